@@ -21,7 +21,8 @@ from fusion import __version__
 def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     """Pansharpening and HSI–MSI fusion: classical methods and implicit neural representations."""
     level = logging.WARNING - 10 * verbose + 10 * quiet
-    logging.basicConfig(level=max(logging.DEBUG, min(level, logging.CRITICAL)), format="%(levelname)s: %(message)s")
+    level = max(logging.DEBUG, min(level, logging.CRITICAL))
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     ctx.obj = {"verbosity": verbose - quiet}
 
 
