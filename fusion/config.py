@@ -1,0 +1,75 @@
+"""YAML experiment configs with dotted ``--set`` overrides.
+
+A training config has the top-level sections below; any other top-level key is an error, so a typo
+does not silently fall back to a default::
+
+    model:    {name: naive-pinr, args: {...}}          # a registry spec
+    data:     {name: hsi-cubes, root: ..., args: {...}} # training data
+    val:      {...}                                      # validation data and fixed ratios
+    degrade:  {...}                                      # RandomDegradation parameters
+    loss:     {name: l1, args: {...}}
+    optim:    {name: adamw, lr: 2e-4, ...}
+    schedule: {steps: ..., warmup: ..., ...}
+    train:    {batch_size: ..., patch: ..., seed: ..., ...}
+    log:      {...}
+
+Overrides are ``key.sub=value`` strings; values are parsed with ``yaml.safe_load`` (never ``eval``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fusion.atomic import atomic_output
+from fusion.errors import InputError
+
+SECTIONS = ("model", "data", "val", "degrade", "loss", "optim", "schedule", "train", "log")
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), sections=SECTIONS) -> dict[str, Any]:
+    """Read a YAML config, apply ``overrides`` and check its top-level keys against ``sections``."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: config not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: a config must be a mapping of sections, got {type(config).__name__}")
+    config = apply_overrides(config, overrides)
+    unknown = sorted(set(config) - set(sections))
+    if unknown:
+        raise InputError(f"{path}: unknown config key(s) {', '.join(unknown)} (known: {', '.join(sections)})")
+    return config
+
+
+def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``config`` with each ``"a.b.c=value"`` applied (creating missing mappings)."""
+    config = copy.deepcopy(dict(config))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: expected key.sub=value")
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InputError(f"--set {item!r}: {part!r} is not a mapping")
+            node = child
+        node[leaf] = yaml.safe_load(raw)
+    return config
+
+
+def dump_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML (atomically), for run folders."""
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    return Path(path)
