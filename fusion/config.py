@@ -13,13 +13,14 @@ does not silently fall back to a default::
     train:    {batch_size: ..., patch: ..., seed: ..., ...}
     log:      {...}
 
-Overrides are ``key.sub=value`` strings; values are parsed with ``yaml.safe_load`` (never ``eval``).
+Overrides are ``key.sub=value`` strings; values are parsed as safe YAML (never ``eval``).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,22 @@ import yaml
 from fusion.atomic import atomic_output
 from fusion.errors import InputError
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that also reads ``2e-4`` and ``1e3`` as floats (YAML 1.1 wants ``2.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text safely, with scientific-notation floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 SECTIONS = ("model", "data", "val", "degrade", "loss", "optim", "schedule", "train", "log")
 
 
@@ -36,7 +53,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), sections
     """Read a YAML config, apply ``overrides`` and check its top-level keys against ``sections``."""
     path = Path(path)
     try:
-        config = yaml.safe_load(path.read_text())
+        config = parse_yaml(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: config not found") from None
     except yaml.YAMLError as exc:
@@ -64,7 +81,7 @@ def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> dict
             if not isinstance(child, dict):
                 raise InputError(f"--set {item!r}: {part!r} is not a mapping")
             node = child
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = parse_yaml(raw)
     return config
 
 

@@ -6,9 +6,11 @@ from fusion.errors import InputError
 
 def test_overrides_parse_yaml_values_and_never_mutate(tmp_path):
     base = {"model": {"name": "liif", "args": {"hidden": 64}}}
-    out = apply_overrides(base, ["model.args.hidden=256", "train.lr=2e-4", "train.ratios=[2, 3.3]", "log.on=true"])
+    overrides = ["model.args.hidden=256", "train.lr=2e-4", "train.ratios=[2, 3.3]", "log.on=true"]
+    out = apply_overrides(base, overrides)
     assert out["model"]["args"]["hidden"] == 256 and base["model"]["args"]["hidden"] == 64
     assert out["train"] == {"lr": 2e-4, "ratios": [2, 3.3]} and out["log"]["on"] is True
+    assert apply_overrides({}, ["a=10", "b=1e3", "c=abc", "d=.5"]) == {"a": 10, "b": 1000.0, "c": "abc", "d": 0.5}
 
 
 def test_load_round_trip_and_errors(tmp_path):
