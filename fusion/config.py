@@ -30,6 +30,7 @@ import yaml
 from fusion.atomic import atomic_output
 from fusion.errors import InputError
 
+
 class _Loader(yaml.SafeLoader):
     """Safe YAML loader that also reads ``2e-4`` and ``1e3`` as floats (YAML 1.1 wants ``2.0e-4``)."""
 

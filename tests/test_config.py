@@ -10,7 +10,8 @@ def test_overrides_parse_yaml_values_and_never_mutate(tmp_path):
     out = apply_overrides(base, overrides)
     assert out["model"]["args"]["hidden"] == 256 and base["model"]["args"]["hidden"] == 64
     assert out["train"] == {"lr": 2e-4, "ratios": [2, 3.3]} and out["log"]["on"] is True
-    assert apply_overrides({}, ["a=10", "b=1e3", "c=abc", "d=.5"]) == {"a": 10, "b": 1000.0, "c": "abc", "d": 0.5}
+    parsed = apply_overrides({}, ["a=10", "b=1e3", "c=abc", "d=.5"])
+    assert parsed == {"a": 10, "b": 1000.0, "c": "abc", "d": 0.5}
 
 
 def test_load_round_trip_and_errors(tmp_path):
