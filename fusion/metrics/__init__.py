@@ -1,0 +1,32 @@
+"""Spectral-fidelity metrics that agree with the reference pansharpening toolbox.
+
+Functional metrics take ``(B, C, H, W)`` tensors (or numpy arrays; 3-D inputs are one sample) and
+return float64 per-sample tensors ``(B,)``, or per-band ``(B, C)`` with ``per_band=True`` where a
+band-wise value exists. Metrics whose numerics depend on it take ``convention="reference"|"float"``
+(see :data:`CONVENTIONS`).
+
+Full reference: :func:`psnr`, :func:`ssim`, :func:`rmse`, :func:`cc`, :func:`sam`, :func:`ergas`,
+:func:`q`, :func:`q2n`, :func:`scc`.
+"""
+
+from fusion.metrics._tensor import CONVENTIONS, TOOLBOX_BORDER, cut_border
+from fusion.metrics.full_reference import cc, ergas, psnr, rmse, sam, sam_map, scc, ssim
+from fusion.metrics.q2n import q2n, q2n_map
+from fusion.metrics.uiqi import q
+
+__all__ = [
+    "CONVENTIONS",
+    "TOOLBOX_BORDER",
+    "cc",
+    "cut_border",
+    "ergas",
+    "psnr",
+    "q",
+    "q2n",
+    "q2n_map",
+    "rmse",
+    "sam",
+    "sam_map",
+    "scc",
+    "ssim",
+]

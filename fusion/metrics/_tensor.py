@@ -1,0 +1,124 @@
+"""Input handling shared by the metrics: tensor conversion, shape checks, conventions, windows.
+
+Every metric computes in float64 on the device of its inputs (toolbox parity needs the precision:
+Q2n and the QNR family differ by up to 1e-3 between float32 and float64 on 11-bit data).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fusion.errors import InputError
+
+CONVENTIONS = ("reference", "float")
+"""``reference``: the MATLAB toolbox's numerics (DN data, Q2n's uint16 quantisation, 21-pixel border cut in
+the reduced-resolution protocol, the toolbox's resampling for D_S). ``float``: the same formulas on float
+data, without quantisation or border cut."""
+
+MATLAB_EPS = float(np.finfo(np.float64).eps)
+"""MATLAB's ``eps``, which the toolbox substitutes for a zero standard deviation or norm."""
+
+TOOLBOX_BORDER = 21
+"""The toolbox's ``dim_cut``: ``I(21:end-21, 21:end-21)`` drops 20 leading and 21 trailing rows/columns."""
+
+
+def check_convention(convention: str) -> str:
+    """Return ``convention`` if it is one of :data:`CONVENTIONS`, else raise :class:`InputError`."""
+    if convention not in CONVENTIONS:
+        raise InputError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    return convention
+
+
+def as_batch(x, name: str) -> torch.Tensor:
+    """``x`` as a float64 ``(B, C, H, W)`` tensor; numpy arrays and ``(C, H, W)``/``(H, W)`` inputs accepted.
+
+    A 3-D input is one sample, a 2-D input one band of one sample. Raises :class:`InputError` naming
+    ``name`` for other ranks or non-finite values.
+    """
+    tensor = torch.from_numpy(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if tensor.ndim == 2:
+        tensor = tensor[None, None]
+    elif tensor.ndim == 3:
+        tensor = tensor[None]
+    elif tensor.ndim != 4:
+        raise InputError(f"{name}: expected a (B, C, H, W) array, got shape {tuple(tensor.shape)}")
+    tensor = tensor.to(torch.float64)
+    if not torch.isfinite(tensor).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+    return tensor
+
+
+def as_pair(pred, ref, names: tuple[str, str] = ("pred", "ref")) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert two images with :func:`as_batch` and check that their shapes are equal."""
+    pred, ref = as_batch(pred, names[0]), as_batch(ref, names[1])
+    if pred.shape != ref.shape:
+        raise InputError(
+            f"{names[0]} {tuple(pred.shape)} and {names[1]} {tuple(ref.shape)} must have the same shape"
+        )
+    return pred, ref.to(pred.device)
+
+
+def check_min_size(x: torch.Tensor, size: int, what: str) -> None:
+    """Raise :class:`InputError` if the image is smaller than ``size`` pixels along H or W."""
+    if min(x.shape[-2:]) < size:
+        raise InputError(f"{what} needs images of at least {size} x {size} pixels, got {tuple(x.shape[-2:])}")
+
+
+def check_dn_range(x: torch.Tensor, name: str) -> None:
+    """In the reference convention data are digital numbers: reject images that look scaled to [0, 1]."""
+    if x.numel() and float(x.amax()) <= 1.0:
+        raise InputError(
+            f"{name}: the 'reference' convention quantises to uint16 digital numbers, but the data lie in "
+            "[0, 1]; pass DN values (e.g. 0..2047 for 11-bit data) or use convention='float'"
+        )
+
+
+def quantize_uint16(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB's ``uint16(x)``: round half away from zero, saturate to [0, 65535] (kept as float64)."""
+    return torch.floor(x + 0.5).clamp_(0, 65535)
+
+
+def cut_border(x: torch.Tensor, border: int = TOOLBOX_BORDER) -> torch.Tensor:
+    """The toolbox's border cut ``I(border:end-border, border:end-border)`` on ``(..., H, W)``.
+
+    Drops ``border - 1`` leading and ``border`` trailing rows and columns (MATLAB 1-based indexing).
+    """
+    if border <= 0:
+        return x
+    h, w = x.shape[-2:]
+    if min(h, w) <= 2 * border:
+        raise InputError(f"image of {h} x {w} pixels is too small for a {border}-pixel border cut")
+    return x[..., border - 1 : h - border, border - 1 : w - border]
+
+
+def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums over every ``size x size`` window fully inside ``x (..., H, W)`` ('valid'): ``(..., H-s+1, W-s+1)``.
+
+    Two one-dimensional running sums keep the cost independent of ``size``.
+    """
+    for dim in (-2, -1):
+        cums = torch.cumsum(x, dim=dim)
+        zero = torch.zeros_like(cums.narrow(dim, 0, 1))
+        cums = torch.cat([zero, cums], dim=dim)
+        n = cums.shape[dim]
+        x = cums.narrow(dim, size, n - size) - cums.narrow(dim, 0, n - size)
+    return x
+
+
+def blocks(x: torch.Tensor, size: int, shift: int | None = None) -> torch.Tensor:
+    """Square blocks of ``x (B, C, H, W)`` as ``(B, nH, nW, C, size * size)`` (a view when shift == size).
+
+    Blocks start every ``shift`` pixels (default ``size``: distinct blocks); trailing pixels that do not
+    fill a block are dropped.
+    """
+    shift = shift or size
+    tiles = x.unfold(2, size, shift).unfold(3, size, shift)  # (B, C, nH, nW, size, size)
+    return tiles.permute(0, 2, 3, 1, 4, 5).flatten(-2)
+
+
+def check_block_multiple(x: torch.Tensor, size: int, what: str) -> None:
+    """The toolbox's ``blockproc`` indices need H and W to be multiples of the block size."""
+    h, w = x.shape[-2:]
+    if h % size or w % size:
+        raise InputError(f"{what}: image sides {h} x {w} must be multiples of the block size {size}")

@@ -1,0 +1,175 @@
+"""Full-reference metrics on ``(B, C, H, W)`` images: RMSE, PSNR, CC, SAM, ERGAS, SSIM, SCC.
+
+Definitions follow the reference toolbox (``SAM.m``, ``ERGAS.m``, ``SCC.m``) where it has the metric;
+PSNR, SSIM, CC and RMSE follow the usual definitions (SSIM as Wang et al. 2004 / scikit-image with
+Gaussian weights). Each function returns per-sample values ``(B,)`` and, with ``per_band=True`` where a
+band-wise value exists, ``(B, C)``. Inputs may be tensors or numpy arrays; results are float64 tensors
+on the inputs' device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from fusion.errors import InputError
+from fusion.metrics._tensor import as_pair, check_min_size
+
+_PIXELS = (-2, -1)
+
+
+def _band_mse(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    return (pred - ref).pow(2).mean(dim=_PIXELS)
+
+
+def rmse(pred, ref, per_band: bool = False) -> torch.Tensor:
+    """Root-mean-square error over all pixels and bands ``(B,)``, or per band ``(B, C)``."""
+    pred, ref = as_pair(pred, ref)
+    mse = _band_mse(pred, ref)
+    return (mse if per_band else mse.mean(dim=1)).sqrt()
+
+
+def _data_range(ref: torch.Tensor, data_range) -> torch.Tensor:
+    """``(B, 1)`` peak value: ``data_range`` if given (scalar or per sample), else the reference's maximum."""
+    if data_range is None:
+        return ref.amax(dim=(1, 2, 3))[:, None]
+    value = torch.as_tensor(data_range, dtype=torch.float64, device=ref.device)
+    return value.reshape(-1, 1).expand(ref.shape[0], 1)
+
+
+def psnr(pred, ref, data_range=None, per_band: bool = False) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB: ``10 log10(R² / MSE)``.
+
+    Args:
+        pred, ref: ``(B, C, H, W)`` fused and reference images.
+        data_range: peak value R (e.g. ``2**11 - 1`` for 11-bit DN, 1 for [0, 1] data), a scalar or one per
+            sample; default: the reference's per-sample maximum.
+        per_band: per-band PSNR ``(B, C)`` (each band's MSE) instead of the PSNR of the whole sample.
+    """
+    pred, ref = as_pair(pred, ref)
+    peak = _data_range(ref, data_range)
+    mse = _band_mse(pred, ref)
+    mse = mse if per_band else mse.mean(dim=1, keepdim=True)
+    value = 10 * torch.log10(peak.pow(2) / mse)
+    return value if per_band else value[:, 0]
+
+
+def cc(pred, ref, per_band: bool = False) -> torch.Tensor:
+    """Pearson correlation coefficient per band ``(B, C)``; its band mean ``(B,)`` by default."""
+    pred, ref = as_pair(pred, ref)
+    p = pred - pred.mean(dim=_PIXELS, keepdim=True)
+    r = ref - ref.mean(dim=_PIXELS, keepdim=True)
+    corr = (p * r).sum(dim=_PIXELS) / (p.pow(2).sum(dim=_PIXELS) * r.pow(2).sum(dim=_PIXELS)).sqrt()
+    return corr if per_band else corr.mean(dim=1)
+
+
+def sam_map(pred, ref) -> torch.Tensor:
+    """Per-pixel spectral angle in degrees ``(B, H, W)``; NaN where either spectrum has zero norm."""
+    pred, ref = as_pair(pred, ref)
+    dot = (pred * ref).sum(dim=1)
+    norms = (pred.pow(2).sum(dim=1) * ref.pow(2).sum(dim=1)).sqrt()
+    cosine = (dot / norms).clamp(-1, 1)  # = real(acos(.)) of SAM.m outside [-1, 1]
+    return torch.rad2deg(torch.acos(cosine))
+
+
+def sam(pred, ref) -> torch.Tensor:
+    """Spectral angle mapper ``(B,)`` in degrees: mean angle over pixels whose norms are both non-zero.
+
+    As ``SAM.m``: pixels where ``|ref|·|pred| = 0`` are excluded (not counted as 0°); a sample with no
+    valid pixel gives NaN.
+    """
+    return sam_map(pred, ref).nanmean(dim=_PIXELS)
+
+
+def ergas(pred, ref, ratio: float, per_band: bool = False) -> torch.Tensor:
+    """ERGAS ``(100 / ratio) sqrt(mean_b MSE_b / mean(ref_b)²)``, ``(B,)`` (``ERGAS.m``).
+
+    Args:
+        pred, ref: ``(B, C, H, W)`` fused and reference images.
+        ratio: PAN/MS scale factor (4 for a 4× pansharpening); ERGAS is proportional to ``1 / ratio``.
+        per_band: the band terms ``(100 / ratio) RMSE_b / mean(ref_b)`` ``(B, C)``, whose quadratic mean is
+            ERGAS.
+    """
+    pred, ref = as_pair(pred, ref)
+    if not ratio > 0:
+        raise InputError(f"ergas: ratio must be positive, got {ratio}")
+    relative = _band_mse(pred, ref) / ref.mean(dim=_PIXELS).pow(2)
+    if per_band:
+        return 100 / ratio * relative.sqrt()
+    return 100 / ratio * relative.mean(dim=1).sqrt()
+
+
+def _gaussian_window(sigma: float, truncate: float, like: torch.Tensor) -> torch.Tensor:
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
+    window = torch.exp(-0.5 * (x / sigma) ** 2)
+    return window / window.sum()
+
+
+def _separable_filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """'valid' correlation of every channel of ``x (B, C, H, W)`` with ``window ⊗ window``."""
+    channels = x.shape[1]
+    k = window.numel()
+    x = F.conv2d(x, window.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+    return F.conv2d(x, window.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+
+
+def ssim(
+    pred,
+    ref,
+    data_range=None,
+    per_band: bool = False,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004), per band, averaged over bands: ``(B,)`` or ``(B, C)``.
+
+    Gaussian window (σ = 1.5, 11 × 11), population statistics, ``C1 = (k1 R)²``, ``C2 = (k2 R)²``, mean
+    of the SSIM map over windows inside the image — scikit-image's ``structural_similarity`` with
+    ``gaussian_weights=True, use_sample_covariance=False``. ``data_range`` as in :func:`psnr`.
+    """
+    pred, ref = as_pair(pred, ref)
+    window = _gaussian_window(sigma, 3.5, pred)
+    check_min_size(pred, window.numel(), "ssim")
+    peak = _data_range(ref, data_range)[:, :, None, None]
+    c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
+    # Variances from offset data: exact for the covariance terms, well-conditioned in float64.
+    offset_p, offset_r = pred.mean(dim=_PIXELS, keepdim=True), ref.mean(dim=_PIXELS, keepdim=True)
+    p, r = pred - offset_p, ref - offset_r
+    stacked = torch.cat([p, r, p * p, r * r, p * r], dim=1)
+    mp, mr, mpp, mrr, mpr = _separable_filter(stacked, window).chunk(5, dim=1)
+    var_p, var_r, cov = mpp - mp * mp, mrr - mr * mr, mpr - mp * mr
+    mu_p, mu_r = mp + offset_p, mr + offset_r
+    ssim_map = ((2 * mu_p * mu_r + c1) * (2 * cov + c2)) / (
+        (mu_p.pow(2) + mu_r.pow(2) + c1) * (var_p + var_r + c2)
+    )
+    per_band_ssim = ssim_map.mean(dim=_PIXELS)
+    return per_band_ssim if per_band else per_band_ssim.mean(dim=1)
+
+
+_SOBEL = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """``SCC.m``'s gradient magnitude: drop a 1-pixel border, Sobel with zero padding: ``(B, C, H-2, W-2)``."""
+    inner = x[..., 1:-1, 1:-1]
+    channels = inner.shape[1]
+    kernel = _SOBEL.to(x.device)
+    kernels = torch.stack([kernel, kernel.T])[:, None].repeat(channels, 1, 1, 1)  # (2C, 1, 3, 3)
+    gradients = F.conv2d(inner, kernels, padding=1, groups=channels)
+    return gradients.unflatten(1, (channels, 2)).pow(2).sum(dim=2).sqrt()
+
+
+def scc(pred, ref, per_band: bool = False) -> torch.Tensor:
+    """Spatial correlation coefficient of ``SCC.m``: global, non-centred correlation of Sobel magnitudes.
+
+    ``Σ ∇F·∇G / sqrt(Σ ∇F² Σ ∇G²)`` over all pixels and bands ``(B,)``; over each band with
+    ``per_band=True`` ``(B, C)``. Not comparable with the Laplacian/local-window SCC of sewar/torchmetrics.
+    """
+    pred, ref = as_pair(pred, ref)
+    check_min_size(pred, 3, "scc")
+    gp, gr = sobel_magnitude(pred), sobel_magnitude(ref)
+    dims = _PIXELS if per_band else (1, 2, 3)
+    return (gp * gr).sum(dim=dims) / (gp.pow(2).sum(dim=dims) * gr.pow(2).sum(dim=dims)).sqrt()
+
