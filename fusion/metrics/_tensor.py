@@ -93,7 +93,7 @@ def cut_border(x: torch.Tensor, border: int = TOOLBOX_BORDER) -> torch.Tensor:
 
 
 def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Sums over every ``size x size`` window fully inside ``x (..., H, W)`` ('valid'): ``(..., H-s+1, W-s+1)``.
+    """Sums over every ``size``² window inside ``x (..., H, W)`` ('valid'): ``(..., H-s+1, W-s+1)``.
 
     Two one-dimensional running sums keep the cost independent of ``size``.
     """

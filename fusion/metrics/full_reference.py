@@ -152,7 +152,7 @@ _SOBEL = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dt
 
 
 def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """``SCC.m``'s gradient magnitude: drop a 1-pixel border, Sobel with zero padding: ``(B, C, H-2, W-2)``."""
+    """``SCC.m``'s gradient magnitude: drop a 1-pixel border, zero-padded Sobel: ``(B, C, H-2, W-2)``."""
     inner = x[..., 1:-1, 1:-1]
     channels = inner.shape[1]
     kernel = _SOBEL.to(x.device)
@@ -172,4 +172,3 @@ def scc(pred, ref, per_band: bool = False) -> torch.Tensor:
     gp, gr = sobel_magnitude(pred), sobel_magnitude(ref)
     dims = _PIXELS if per_band else (1, 2, 3)
     return (gp * gr).sum(dim=dims) / (gp.pow(2).sum(dim=dims) * gr.pow(2).sum(dim=dims)).sqrt()
-

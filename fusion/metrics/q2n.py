@@ -56,7 +56,7 @@ def conjugate(a: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return torch.cat([a.narrow(dim, 0, 1), -a.narrow(dim, 1, a.shape[dim] - 1)], dim=dim)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _structure_constants(n: int) -> torch.Tensor:
     """``C (n, n, n)`` float64 with ``hypercomplex_product(a, b)_k = Σ_ij C[k, i, j] a_i b_j``."""
     basis = torch.eye(n, dtype=torch.float64)

@@ -78,7 +78,13 @@ def block_q_matrix(x: torch.Tensor, y: torch.Tensor, block_size: int = 32) -> to
     sxy = bx @ by.transpose(-1, -2)  # (B, nH, nW, Cx, Cy)
     cx, cy = cx.flatten(1)[:, None, None, :, None], cy.flatten(1)[:, None, None, None, :]
     quality = q_from_sums(
-        block_size * block_size, sx[..., :, None], sy[..., None, :], sxx[..., :, None], syy[..., None, :],
-        sxy, cx, cy,
+        block_size * block_size,
+        sx[..., :, None],
+        sy[..., None, :],
+        sxx[..., :, None],
+        syy[..., None, :],
+        sxy,
+        cx,
+        cy,
     )
     return quality.mean(dim=(1, 2))

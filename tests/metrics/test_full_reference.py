@@ -31,7 +31,8 @@ def test_psnr_matches_skimage(pair):
     pred, ref = pair
     got = M.psnr(pred, ref, data_range=2047)
     for i in range(2):
-        assert got[i].item() == pytest.approx(peak_signal_noise_ratio(hwc(ref, i), hwc(pred, i), data_range=2047))
+        want = peak_signal_noise_ratio(hwc(ref, i), hwc(pred, i), data_range=2047)
+        assert got[i].item() == pytest.approx(want)
     per_band = M.psnr(pred, ref, data_range=2047, per_band=True)
     want = peak_signal_noise_ratio(ref[1, 2].numpy(), pred[1, 2].numpy(), data_range=2047)
     assert per_band.shape == (2, 3) and per_band[1, 2].item() == pytest.approx(want)
@@ -48,8 +49,13 @@ def test_ssim_matches_skimage_gaussian(pair):
     got = M.ssim(pred, ref, data_range=2047)
     for i in range(2):
         want = structural_similarity(
-            hwc(ref, i), hwc(pred, i), data_range=2047, channel_axis=2,
-            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            hwc(ref, i),
+            hwc(pred, i),
+            data_range=2047,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
         )
         assert got[i].item() == pytest.approx(want, abs=1e-10)
     assert M.ssim(pred, ref, data_range=2047, per_band=True).mean(1).allclose(got)

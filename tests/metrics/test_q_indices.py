@@ -119,5 +119,6 @@ def test_q2n_reference_convention_rejects_unit_range_data(wv2_fused_like):
     with pytest.raises(InputError, match="convention='float'"):
         M.q2n(fused / 2047, ms / 2047)
     assert M.q2n(fused / 2047, ms / 2047, convention="float").item() == pytest.approx(
-        M.q2n(fused, ms, convention="float").item(), abs=1e-10  # Q2n is scale invariant in float
+        M.q2n(fused, ms, convention="float").item(),
+        abs=1e-10,  # Q2n is scale invariant in float
     )
