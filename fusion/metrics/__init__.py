@@ -6,11 +6,13 @@ band-wise value exists. Metrics whose numerics depend on it take ``convention="r
 (see :data:`CONVENTIONS`).
 
 Full reference: :func:`psnr`, :func:`ssim`, :func:`rmse`, :func:`cc`, :func:`sam`, :func:`ergas`,
-:func:`q`, :func:`q2n`, :func:`scc`.
+:func:`q`, :func:`q2n`, :func:`scc`. Full resolution (no reference): :func:`d_lambda`, :func:`d_s`,
+:func:`qnr`.
 """
 
 from fusion.metrics._tensor import CONVENTIONS, TOOLBOX_BORDER, cut_border
 from fusion.metrics.full_reference import cc, ergas, psnr, rmse, sam, sam_map, scc, ssim
+from fusion.metrics.no_reference import d_lambda, d_s, qnr
 from fusion.metrics.q2n import q2n, q2n_map
 from fusion.metrics.uiqi import q
 
@@ -19,11 +21,14 @@ __all__ = [
     "TOOLBOX_BORDER",
     "cc",
     "cut_border",
+    "d_lambda",
+    "d_s",
     "ergas",
     "psnr",
     "q",
     "q2n",
     "q2n_map",
+    "qnr",
     "rmse",
     "sam",
     "sam_map",

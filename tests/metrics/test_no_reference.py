@@ -1,0 +1,85 @@
+"""D_λ, D_S and QNR against direct block loops, the toolbox invariants and the real WV2 pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from metric_loops import block_uiqi_direct
+
+import fusion.metrics as M
+from fusion.errors import InputError
+from fusion.metrics.no_reference import pan_lowpass
+
+
+@pytest.fixture
+def small_scene():
+    """fused, ms_up (1, 3, 16, 24) and pan, pan_lp (1, 1, 16, 24), integer DN."""
+    rng = np.random.default_rng(3)
+    ms_up = rng.integers(100, 1500, size=(1, 3, 16, 24)).astype(np.float64)
+    fused = np.clip(ms_up + rng.normal(0, 150, ms_up.shape), 0, None).round()
+    pan = rng.integers(100, 2000, size=(1, 1, 16, 24)).astype(np.float64)
+    pan_lp = np.clip(pan + rng.normal(0, 300, pan.shape), 0, None).round()
+    return fused, ms_up, pan, pan_lp
+
+
+def test_d_lambda_matches_direct_loop(small_scene):
+    fused, ms_up, _, _ = small_scene
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    deltas = [
+        abs(block_uiqi_direct(fused[0, i], fused[0, j], 8) - block_uiqi_direct(ms_up[0, i], ms_up[0, j], 8))
+        for i, j in pairs
+    ]
+    assert M.d_lambda(fused, ms_up, block_size=8).item() == pytest.approx(np.mean(deltas), abs=1e-12)
+    want_p2 = np.sqrt(np.mean(np.square(deltas)))
+    assert M.d_lambda(fused, ms_up, block_size=8, p=2).item() == pytest.approx(want_p2, abs=1e-12)
+
+
+def test_d_s_matches_direct_loop(small_scene):
+    fused, ms_up, pan, pan_lp = small_scene
+    terms = [
+        abs(block_uiqi_direct(fused[0, b], pan[0, 0], 8) - block_uiqi_direct(ms_up[0, b], pan_lp[0, 0], 8))
+        for b in range(3)
+    ]
+    got = M.d_s(fused, ms_up, pan, 4, block_size=8, pan_lp=pan_lp)
+    assert got.item() == pytest.approx(np.mean(terms), abs=1e-12)
+    per_band = M.d_s(fused, ms_up, pan, 4, block_size=8, pan_lp=pan_lp, per_band=True)
+    assert per_band[0].numpy() == pytest.approx(np.array(terms), abs=1e-12)
+
+
+def test_qnr_combines_its_distortions(small_scene):
+    fused, ms_up, pan, _ = small_scene
+    dl = M.d_lambda(fused, ms_up, block_size=8)
+    ds = M.d_s(fused, ms_up, pan, 4, block_size=8)
+    got = M.qnr(fused, ms_up, pan, 4, block_size=8, alpha=2, beta=0.5)
+    assert got.item() == pytest.approx(((1 - dl) ** 2 * (1 - ds) ** 0.5).item())
+
+
+def test_d_lambda_is_zero_for_the_interpolated_ms(wv2_pair):
+    pan, ms = wv2_pair
+    from fusion.degrade.resample import interp23
+
+    ms_up = interp23(ms[..., :64, :64], 4)
+    assert M.d_lambda(ms_up, ms_up).item() == 0
+    detail = pan[..., :256, :256] - pan_lowpass(pan[..., :256, :256], 4)
+    sharpened = ms_up + detail
+    assert M.d_lambda(sharpened, ms_up).item() > 0
+    assert 0 < M.d_s(ms_up, ms_up, pan[..., :256, :256], 4).item() < 1  # the PAN detail is missing
+
+
+def test_pan_lowpass_keeps_constants_and_needs_power_of_two_in_reference():
+    pan = torch.full((1, 1, 48, 48), 700.0, dtype=torch.float64)
+    assert pan_lowpass(pan, 4).allclose(pan)
+    with pytest.raises(InputError, match="power-of-two"):
+        pan_lowpass(pan, 3)
+    assert pan_lowpass(pan, 3, convention="float").allclose(pan)
+
+
+def test_full_resolution_shape_errors(small_scene):
+    fused, ms_up, pan, _ = small_scene
+    with pytest.raises(InputError, match="multiples of the block size"):
+        M.d_lambda(fused[..., :15, :], ms_up[..., :15, :], block_size=8)
+    with pytest.raises(InputError, match="at least 2 bands"):
+        M.d_lambda(fused[:, :1], ms_up[:, :1], block_size=8)
+    with pytest.raises(InputError, match="pan must be"):
+        M.d_s(fused, ms_up, np.concatenate([pan, pan], axis=1), 4, block_size=8)
