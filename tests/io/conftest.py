@@ -1,0 +1,1 @@
+from geotiff_factory import make_geotiff  # noqa: F401  (fixture)
