@@ -7,10 +7,13 @@ Read, in this order, per band: our own ``wavelength_nm`` tag; GDAL's ``IMAGERY``
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
 from fusion.errors import InputError
+
+log = logging.getLogger(__name__)
 
 _MICROMETRE_UNITS = {
     "um",
@@ -76,25 +79,33 @@ def parse_wavelengths(
     return tuple(values)
 
 
-def sensor_wavelengths(name: str, count: int) -> tuple[float, ...]:
-    """Centre wavelengths of the ``count`` multispectral bands of sensor preset ``name``."""
+def sensor_wavelengths(name: str, descriptions: Sequence[str | None]) -> tuple[float | None, ...]:
+    """Centre wavelengths of bands described by ``descriptions`` from sensor preset ``name``.
+
+    Bands are matched in order when the counts agree, else by description = preset band name (e.g.
+    ``red``); bands that cannot be matched stay ``None`` (with a warning).
+    """
     from fusion.degrade import get_sensor
 
-    try:
-        sensor = get_sensor(name)
-    except KeyError as exc:
-        raise InputError(f"--sensor {name}: {exc.args[0]}") from None
-    values = tuple(float(nm) for nm in sensor.wavelengths_nm)
-    if len(values) != count:
-        raise InputError(
-            f"--sensor {name}: the preset has {len(values)} bands but the file has {count}; "
-            "give --wavelengths instead"
-        )
-    return values
+    sensor = get_sensor(name)
+    if len(descriptions) == sensor.n_bands:
+        return tuple(float(nm) for nm in sensor.wavelengths_nm)
+    by_name = {
+        band.lower(): float(nm) for band, nm in zip(sensor.band_names, sensor.wavelengths_nm, strict=True)
+    }
+    found = tuple(by_name.get((text or "").strip().lower()) for text in descriptions)
+    if None in found:
+        log.warning(
+            "--sensor %s: the preset has %d bands (%s), the file %d; bands not named like the preset's "
+            "have no wavelength (give --wavelengths)",
+            name, sensor.n_bands, ", ".join(sensor.band_names), len(descriptions),
+        )  # fmt: skip
+    return found
 
 
 def resolve_wavelengths(
     from_tags: Sequence[float | None],
+    descriptions: Sequence[str | None],
     wavelengths: str | Sequence[float] | None = None,
     sensor: str | None = None,
 ) -> tuple[float | None, ...]:
@@ -105,4 +116,5 @@ def resolve_wavelengths(
         return explicit
     if all(nm is not None for nm in from_tags) or sensor is None:
         return tuple(from_tags)
-    return sensor_wavelengths(sensor, count)
+    from_sensor = sensor_wavelengths(sensor, descriptions)
+    return tuple(tag if tag is not None else nm for tag, nm in zip(from_tags, from_sensor, strict=True))

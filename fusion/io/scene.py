@@ -248,7 +248,8 @@ def open_pair(
                     "to 1 to fuse"
                 )
         lr.info = dataclasses.replace(
-            lr.info, wavelengths=resolve_wavelengths(lr.info.wavelengths, wavelengths, sensor)
+            lr.info,
+            wavelengths=resolve_wavelengths(lr.info.wavelengths, lr.info.descriptions, wavelengths, sensor),
         )
     except BaseException:
         lr.close()

@@ -1,0 +1,242 @@
+"""Streaming fusion of a GeoTIFF pair into a GeoTIFF: :func:`fuse_raster` (``fusion.fuse``).
+
+The output is processed in tiles planned on the guide grid (:func:`fusion.io.plan_tiles`), each read
+with a halo of ``model.halo(ratio)`` guide pixels, fused, and its core written as soon as it is done,
+so memory is bounded by the tile, not the scene. Methods whose parameters come from whole-image
+statistics get two passes: ``model.scene_statistics`` summed over all tile cores first, then
+``model(lr, guide, out_size, stats=summed)`` per tile. Tiled and untiled runs therefore agree (see
+``tests/engine``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fusion import __version__
+from fusion.atomic import check_writable
+from fusion.errors import FusionError, InputError
+from fusion.io import (
+    RasterWriter,
+    Scene,
+    Tile,
+    TileData,
+    block_size,
+    cast_values,
+    open_pair,
+    output_profile,
+    plan_tiles,
+)
+from fusion.models import FusionModel, create_model
+from fusion.models.base import Stats
+
+DEFAULT_METHOD = "mtf-glp-hpm"
+DEFAULT_TILE = 1024
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as given, else CUDA when available, else CPU; asking for a missing CUDA is an InputError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    return device
+
+
+def resolve_model(
+    method: str | os.PathLike | FusionModel, sensor: str | None = None
+) -> tuple[FusionModel, dict]:
+    """A model from a registered name, a checkpoint file or an instance, and the tags describing it."""
+    if isinstance(method, FusionModel):
+        return method, {"FUSION_METHOD": getattr(method, "registered_name", type(method).__name__)}
+    if Path(method).is_file():
+        from fusion.engine.checkpoint import file_hash, load_checkpoint
+
+        model, payload = load_checkpoint(method)
+        return model, {"FUSION_METHOD": payload["model"]["name"], "FUSION_CHECKPOINT": file_hash(method)}
+    kwargs = {"sensor": sensor} if sensor else {}
+    try:
+        return create_model(str(method), **kwargs), {"FUSION_METHOD": str(method)}
+    except KeyError as exc:
+        raise InputError(f"--method {method}: {exc.args[0]}") from None
+    except TypeError:
+        if not sensor:
+            raise
+        raise InputError(f"--method {method}: this method takes no --sensor") from None
+
+
+def _format_ratio(ratio: Sequence) -> str:
+    """``"2"`` for equal axes, ``"10/3,3"`` (y, x) otherwise."""
+    return str(ratio[0]) if ratio[0] == ratio[1] else f"{ratio[0]},{ratio[1]}"
+
+
+def _check_bands(model: FusionModel, scene: Scene, tile: Tile) -> None:
+    """Fail before any output exists when ``model`` cannot take the pair's band counts or ratio."""
+    lr = torch.empty((1, scene.lr.count, *tile.lr_size), device="meta")
+    guide = torch.empty((1, scene.guide.count, *tile.window_size), device="meta")
+    try:
+        model.check_inputs(lr, guide, tile.window_size)
+    except InputError as exc:
+        raise InputError(
+            f"{scene.lr.path} ({scene.lr.count} bands) with guide {scene.guide.path.name} "
+            f"({scene.guide.count} bands): {exc}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _tile_errors(out: Path, tile: Tile, number: int, total: int) -> Iterator[None]:
+    """Name the output and the tile in any non-user error raised while processing it."""
+    try:
+        yield
+    except FusionError:
+        raise
+    except Exception as exc:
+        raise FusionError(
+            f"{out}: fusion failed on tile {number}/{total} ({tile.describe()}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _read(scene: Scene, tile: Tile, device: torch.device) -> TileData:
+    data = scene.read_tile(tile)
+    return TileData(data.lr.to(device), data.guide.to(device), data.valid.to(device))
+
+
+def _statistics(model: FusionModel, data: TileData, tile: Tile) -> Stats | None:
+    return model.scene_statistics(data.lr, data.guide, tile.window_size, tile.core_in_window, data.valid)
+
+
+def _add(total: Stats | None, stats: Stats) -> Stats:
+    stats = {key: value.double() for key, value in stats.items()}
+    return stats if total is None else {key: total[key] + stats[key] for key in total}
+
+
+def _fuse_tile(model: FusionModel, data: TileData, tile: Tile, stats: Stats | None) -> np.ndarray:
+    """The fused core of ``tile`` as a float32 array ``(C, h, w)``."""
+    extra = {} if stats is None else {"stats": {key: value.to(data.lr.dtype) for key, value in stats.items()}}
+    fused = model(data.lr, data.guide, tile.window_size, **extra)
+    rows, cols = tile.core_in_window
+    return fused[0, :, rows, cols].float().cpu().numpy()
+
+
+@torch.inference_mode()
+def fuse_raster(
+    guide: str | os.PathLike,
+    lr: str | os.PathLike,
+    out: str | os.PathLike,
+    method: str | os.PathLike | FusionModel = DEFAULT_METHOD,
+    *,
+    sensor: str | None = None,
+    wavelengths: str | Sequence[float] | None = None,
+    tile: int | None = DEFAULT_TILE,
+    device: str | torch.device | None = None,
+    dtype: str | None = None,
+    co: Iterable[str] | Mapping[str, str] | None = None,
+    cog: bool = False,
+    overwrite: bool = False,
+    reproject: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Fuse the low-resolution raster ``lr`` with the finer ``guide`` into the GeoTIFF ``out``.
+
+    Args:
+        guide, lr: paths of the guide (PAN or MSI) and the low-resolution (MS or HS) rasters.
+        out: output path; refused if it exists unless ``overwrite``.
+        method: a registered name (``fusion models``), a checkpoint file, or a model instance.
+        sensor: sensor preset name, passed to the method and used for missing band wavelengths.
+        wavelengths: centre wavelengths (nm) of the low-resolution bands, overriding the file's tags.
+        tile: output tile size in guide pixels (``None`` or 0: one tile for the whole scene).
+        device: torch device (default: CUDA when available, else CPU).
+        dtype: output data type (default: the low-resolution file's); values are clipped to its range.
+        co: GeoTIFF creation options ``NAME=VALUE`` overriding the defaults; ``cog``: write a COG.
+        reproject: warp the low-resolution image to the guide's CRS instead of refusing a mismatch.
+        progress: show a progress bar (on a terminal).
+
+    Returns:
+        A summary: output path, method, ratios, size, bands, dtype, tiles, passes, device, seconds.
+    """
+    started = time.perf_counter()
+    out = check_writable(out, overwrite)
+    device = pick_device(device)
+    with open_pair(guide, lr, reproject=reproject, sensor=sensor, wavelengths=wavelengths) as scene:
+        for source in (scene.guide.path, scene.lr.path):
+            if out.resolve() == source.resolve():
+                raise InputError(f"{out}: output would replace its own input")
+        model, tags = resolve_model(method, sensor)
+        model = model.to(device).eval()
+        ratio = tuple(float(r) for r in scene.ratio)
+        tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio))
+        _check_bands(model, scene, tiles[0])
+        out_dtype = dtype or scene.lr.dtype
+        nodata = scene.output_nodata(out_dtype)
+        core = (tiles[0].rows.core[1] - tiles[0].rows.core[0], tiles[0].cols.core[1] - tiles[0].cols.core[0])
+        profile = output_profile(
+            scene.shape[1], scene.shape[0], scene.lr.count, out_dtype,
+            crs=scene.crs, transform=scene.transform, nodata=nodata,
+            block=(block_size(core[0]), block_size(core[1])), co=co,
+        )  # fmt: skip
+        tags.update(
+            FUSION_RATIO=_format_ratio(scene.ratio),
+            FUSION_VERSION=__version__,
+            FUSION_GUIDE=scene.guide.path.name,
+            FUSION_LR=scene.lr.path.name,
+            **({"FUSION_SENSOR": sensor} if sensor else {}),
+        )
+        log.info(
+            "%s: %d x %d output, ratio %s, %d tile(s)",
+            out,
+            *scene.shape[::-1],
+            tags["FUSION_RATIO"],
+            len(tiles),
+        )
+
+        with _tile_errors(out, tiles[0], 1, len(tiles)):
+            first = _read(scene, tiles[0], device)
+            first_stats = _statistics(model, first, tiles[0])
+        passes = 1 if first_stats is None else 2
+        if first_stats is not None:
+            first = None  # the second pass reads it again; keep one tile in memory at a time
+        writer = RasterWriter(
+            out, profile, overwrite=overwrite, cog=cog, tags=tags,
+            descriptions=scene.lr.descriptions, wavelengths=scene.lr.wavelengths,
+        )  # fmt: skip
+        bar = tqdm(total=passes * len(tiles), unit="tile", desc=out.name, disable=None if progress else True)
+        with bar, writer:
+            stats = None
+            if first_stats is not None:
+                stats = _add(None, first_stats)
+                bar.update()
+                for number, t in enumerate(tiles[1:], start=2):
+                    with _tile_errors(out, t, number, len(tiles)):
+                        stats = _add(stats, _statistics(model, _read(scene, t, device), t))
+                    bar.update()
+            for number, t in enumerate(tiles, start=1):
+                with _tile_errors(out, t, number, len(tiles)):
+                    data, first = (first, None) if first is not None else (_read(scene, t, device), None)
+                    fused = _fuse_tile(model, data, t, stats)
+                    invalid = ~data.valid[0, 0][t.core_in_window].cpu().numpy()
+                    writer.write(cast_values(fused, out_dtype, invalid, nodata), t.rows.core, t.cols.core)
+                bar.update()
+    return {
+        "output": str(out),
+        "method": tags["FUSION_METHOD"],
+        "ratio": list(ratio),
+        "native_ratio": list(scene.native_ratio),
+        "size": list(scene.shape),
+        "bands": scene.lr.count,
+        "dtype": out_dtype,
+        "tiles": len(tiles),
+        "passes": passes,
+        "device": str(device),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
