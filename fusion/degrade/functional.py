@@ -47,15 +47,14 @@ def _grouped_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     replicate padding, as one grouped convolution over ``B * C`` groups."""
     batch, bands, height, width = x.shape
     ky, kx = weight.shape[-2:]
-    padded = F.pad(x.reshape(1, batch * bands, height, width), (kx // 2, kx // 2, ky // 2, ky // 2),
-                   mode="replicate")
+    padded = F.pad(
+        x.reshape(1, batch * bands, height, width), (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate"
+    )
     out = F.conv2d(padded, weight.reshape(batch * bands, 1, ky, kx), groups=batch * bands)
     return out.reshape(batch, bands, height, width)
 
 
-def mtf_blur(
-    x: torch.Tensor, gnyq: Gains, ratio: Ratio, method: str = "gaussian", size=None
-) -> torch.Tensor:
+def mtf_blur(x: torch.Tensor, gnyq: Gains, ratio: Ratio, method: str = "gaussian", size=None) -> torch.Tensor:
     """Blur ``x (B, C, H, W)`` with each band's MTF-matched kernel (``imfilter(..., 'replicate')``).
 
     ``gnyq``: scalar, ``(C,)`` or per-sample ``(B, C)``; ``ratio``: scalar or ``(ratio_y, ratio_x)``.
@@ -174,8 +173,9 @@ def blur_decimate(
     support = max_ratio if max_ratio is not None else float(ratios.detach().max())
     matrices = []
     for axis, (n_in, n_out) in enumerate(zip((height, width), out_size, strict=True)):
-        idx, weights = blur_decimate_taps(n_in, int(n_out), ratios[:, axis], gains, shifts[:, axis], phase,
-                                          support)
+        idx, weights = blur_decimate_taps(
+            n_in, int(n_out), ratios[:, axis], gains, shifts[:, axis], phase, support
+        )
         matrices.append(taps_matrix(idx.expand_as(weights), weights, n_in))
     return matrices[0] @ x @ matrices[1].transpose(-1, -2)
 
@@ -205,3 +205,38 @@ def add_noise(x: torch.Tensor, snr_db, noise: torch.Tensor | None = None, genera
     if noise is None:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return x + noise_sigma(x, snr_db) * noise
+
+
+# -- whole spatial + spectral degradation -------------------------------------------------------
+def degrade(
+    x: torch.Tensor,
+    ratio,
+    gnyq: Gains,
+    out_size=None,
+    shift=0.0,
+    snr_db=None,
+    noise: torch.Tensor | None = None,
+    srf: torch.Tensor | None = None,
+    guide: torch.Tensor | None = None,
+    guide_snr_db=None,
+    guide_noise: torch.Tensor | None = None,
+    phase: str = "toolbox",
+    max_ratio: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Degrade a reference ``x (B, C, H, W)`` into ``(lr, guide)``.
+
+    ``lr = blur_decimate(x, gnyq, ratio, out_size, shift) (+ noise at snr_db)``; the guide is the
+    given ``guide`` or, with ``srf (M, C)`` / ``(B, M, C)``, ``spectral_response(x, srf)``, plus noise
+    at ``guide_snr_db``. ``noise``/``guide_noise`` are standard-normal draws shaped like the outputs
+    (required when an SNR is given, so that a batch can be replayed exactly).
+    """
+    from fusion.degrade.spectral import spectral_response
+
+    lr = blur_decimate(x, gnyq, ratio, out_size=out_size, shift=shift, phase=phase, max_ratio=max_ratio)
+    if snr_db is not None:
+        lr = add_noise(lr, snr_db, noise=noise)
+    if guide is None and srf is not None:
+        guide = spectral_response(x, srf)
+    if guide is not None and guide_snr_db is not None:
+        guide = add_noise(guide, guide_snr_db, noise=guide_noise)
+    return lr, guide

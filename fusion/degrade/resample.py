@@ -259,7 +259,7 @@ def _interp23_step(x: torch.Tensor, taps: torch.Tensor, dim: int, first: bool, b
     n = x.shape[dim]
     moved = x.movedim(dim, -1)
     up = torch.zeros(*moved.shape[:-1], 2 * n, dtype=x.dtype, device=x.device)
-    up[..., (1 if first else 0)::2] = moved
+    up[..., (1 if first else 0) :: 2] = moved
     half = taps.numel() // 2
     idx = torch.arange(2 * n, device=x.device)[:, None] + torch.arange(-half, half + 1, device=x.device)
     idx = fold_indices(idx, 2 * n, boundary)

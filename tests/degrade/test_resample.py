@@ -95,7 +95,8 @@ def test_general_upsample_any_ratio(ratio):
     ramp = ((k + 0.5) * (out_size[1] / w) - 0.5)[None, None, None].expand(1, 1, h, w)
     hr = upsample(ramp, out_size, phase="centre")
     m = int(np.ceil(2.5 * rx)) + 1  # away from the mirrored edges
-    np.testing.assert_allclose(hr[0, 0, 0, m:-m], torch.arange(out_size[1], dtype=torch.float64)[m:-m],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        hr[0, 0, 0, m:-m], torch.arange(out_size[1], dtype=torch.float64)[m:-m], atol=1e-9
+    )
     back = decimate(hr, (out_size[0] / h, out_size[1] / w), phase="centre")
     np.testing.assert_allclose(back[..., 2:-2], ramp[..., 2:-2], atol=1e-9)
