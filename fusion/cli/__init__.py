@@ -27,7 +27,10 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 # Subcommands register themselves on ``cli`` when imported; one line per module.
-from fusion.cli import models_cmd  # noqa: E402,F401
+from fusion.cli import models_cmd  # noqa: E402,F401,I001  (I001: keep one line per module, appended)
+from fusion.cli import fuse_cmd  # noqa: E402,F401
+from fusion.cli import info_cmd  # noqa: E402,F401
+from fusion.cli import demo_cmd  # noqa: E402,F401
 
 
 def main() -> None:

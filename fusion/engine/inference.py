@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from fusion import __version__
 from fusion.atomic import check_writable
+from fusion.engine import DEFAULT_METHOD
 from fusion.errors import FusionError, InputError
 from fusion.io import (
     RasterWriter,
@@ -38,7 +39,6 @@ from fusion.io import (
 from fusion.models import FusionModel, create_model
 from fusion.models.base import Stats
 
-DEFAULT_METHOD = "mtf-glp-hpm"
 DEFAULT_TILE = 1024
 
 log = logging.getLogger(__name__)

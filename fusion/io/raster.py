@@ -109,3 +109,15 @@ def representable(value: float, dtype) -> bool:
         return not np.isnan(value)
     info = np.iinfo(dtype)
     return float(value).is_integer() and info.min <= value <= info.max
+
+
+def read_raster(path: str | os.PathLike) -> tuple[np.ndarray, RasterInfo]:
+    """A whole raster ``(C, H, W)`` in its stored dtype, with its :class:`RasterInfo` (small files only)."""
+    with open_raster(path) as dataset:
+        return dataset.read(), RasterInfo.from_dataset(dataset, path)
+
+
+def sample_pair() -> tuple[Path, Path]:
+    """``(guide, lr)``: the shipped Landsat-8 PAN (15 m) and MS (30 m) pair over Pamplona."""
+    folder = Path(__file__).resolve().parents[1] / "sample_data"
+    return folder / "landsat8_pamplona_pan15m.tif", folder / "landsat8_pamplona_ms30m.tif"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 import torch
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from fusion.atomic import atomic_output
@@ -155,7 +157,9 @@ class RasterWriter:
         try:
             self._final = stack.enter_context(atomic_output(self.path, self.overwrite))
             target = stack.enter_context(_scratch_file(self._final)) if self.cog else self._final
-            self._dataset = stack.enter_context(rasterio.open(target, "w", **self.profile))
+            with warnings.catch_warnings():  # non-georeferenced outputs (simulated cubes) are fine
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._dataset = stack.enter_context(rasterio.open(target, "w", **self.profile))
             self._write_metadata()
         except BaseException:
             stack.close()

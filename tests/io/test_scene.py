@@ -126,16 +126,23 @@ def test_band_metadata_from_tags_and_arguments(make_geotiff):
     guide = make_geotiff("g.tif", np.ones((20, 20), np.float32), res=5.0)
     tags = [{"wavelength_nm": "665"}, {"WAVELENGTH": "0.56", "wavelength_units": "Micrometers"}, {}]
     lr = make_geotiff(
-        "l.tif", np.ones((3, 10, 10), np.float32), res=10.0, band_tags=tags, descriptions=["r", "g", "b"]
+        "l.tif",
+        np.ones((3, 10, 10), np.float32),
+        res=10.0,
+        band_tags=tags,
+        descriptions=["red", "green", "blue"],
     )
     with open_pair(guide, lr) as scene:
         assert scene.lr.wavelengths[:2] == pytest.approx((665.0, 560.0))
         assert scene.lr.wavelengths[2] is None
-        assert scene.lr.descriptions == ("r", "g", "b")
+        assert scene.lr.descriptions == ("red", "green", "blue")
     with open_pair(guide, lr, wavelengths="650, 550,450") as scene:
         assert scene.lr.wavelengths == (650.0, 550.0, 450.0)
     with pytest.raises(InputError, match="--wavelengths: 2 wavelengths given for 3 bands"):
         open_pair(guide, lr, wavelengths="650,550")
+    # a sensor preset fills what the tags lack, matching bands by name (Landsat-8 OLI preset: blue 482.6 nm)
+    with open_pair(guide, lr, sensor="landsat8") as scene:
+        assert scene.lr.wavelengths == pytest.approx((665.0, 560.0, 482.6))
 
 
 def test_pairs_without_georeferencing_cover_the_same_extent(make_geotiff):

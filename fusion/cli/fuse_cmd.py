@@ -1,0 +1,74 @@
+"""``fusion fuse GUIDE LR OUTPUT``: fuse a GeoTIFF pair into a GeoTIFF, tile by tile."""
+
+from __future__ import annotations
+
+import click
+
+from fusion.cli import cli
+from fusion.cli._common import user_errors
+from fusion.engine import DEFAULT_METHOD
+
+
+@cli.command("fuse")
+@click.argument("guide", type=click.Path())
+@click.argument("lr", type=click.Path())
+@click.argument("output", type=click.Path())
+@click.option(
+    "-m",
+    "--method",
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="A registered method (see `fusion models`) or a checkpoint file.",
+)
+@click.option("--sensor", help="Sensor preset (MTF gains for the method; band wavelengths the files lack).")
+@click.option("--wavelengths", metavar="NM,NM,...", help="Centre wavelengths (nm) of the LR bands.")
+@click.option(
+    "--tile",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Output tile size in guide pixels (0: the whole scene at once).",
+)
+@click.option(
+    "--device", metavar="cpu|cuda[:N]", help="Torch device [default: cuda when available, else cpu]."
+)
+@click.option(
+    "-t", "--dtype", help="Output data type, e.g. uint16, float32 [default: the LR's]; values are clipped."
+)
+@click.option(
+    "--co",
+    "--profile",
+    "creation_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="GeoTIFF creation option, repeatable (e.g. --co COMPRESS=ZSTD).",
+)
+@click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--reproject", is_flag=True, help="Warp LR to the guide's CRS when the two differ.")
+@click.pass_context
+@user_errors
+def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, dtype, creation_options, cog,
+             overwrite, reproject):  # fmt: skip
+    """Fuse the low-resolution image LR (MS or HS) with the finer GUIDE (PAN or MSI) into OUTPUT.
+
+    OUTPUT lies on the guide's grid over the overlap of the two files, with the data type and band
+    metadata of LR. It is written tile by tile to a temporary file next to it and renamed at the end.
+    """
+    from fusion.engine.inference import fuse_raster
+
+    quiet = ctx.obj["verbosity"] < 0
+    summary = fuse_raster(
+        guide, lr, output, method, sensor=sensor, wavelengths=wavelengths, tile=tile or None,
+        device=device, dtype=dtype, co=creation_options, cog=cog, overwrite=overwrite, reproject=reproject,
+        progress=not quiet,
+    )  # fmt: skip
+    if not quiet:
+        height, width = summary["size"]
+        ry, rx = summary["ratio"]
+        click.echo(
+            f"{summary['output']}: {width} x {height} pixels, {summary['bands']} bands {summary['dtype']}, "
+            f"{summary['method']}, ratio {ry:.4g}{'' if ry == rx else f' x {rx:.4g}'}, "
+            f"{summary['seconds']:.1f} s",
+            err=True,
+        )
