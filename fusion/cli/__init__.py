@@ -31,6 +31,7 @@ from fusion.cli import models_cmd  # noqa: E402,F401,I001  (I001: keep one line 
 from fusion.cli import fuse_cmd  # noqa: E402,F401
 from fusion.cli import info_cmd  # noqa: E402,F401
 from fusion.cli import demo_cmd  # noqa: E402,F401
+from fusion.cli import simulate_cmd  # noqa: E402,F401
 
 
 def main() -> None:

@@ -66,8 +66,14 @@ def test_noise_reaches_the_requested_snr():
 
 def test_random_degradation_equals_a_loop_over_samples():
     gt = torch.rand(5, 4, 48, 48, dtype=F64)
-    module = RandomDegradation(ratio=(2.0, 6.0), gnyq=[0.3, 0.25, 0.2, 0.35], gnyq_jitter=0.2, shift=0.4,
-                               srf=torch.rand(2, 4, dtype=F64), anisotropic=True)  # fmt: skip
+    module = RandomDegradation(
+        ratio=(2.0, 6.0),
+        gnyq=[0.3, 0.25, 0.2, 0.35],
+        gnyq_jitter=0.2,
+        shift=0.4,
+        srf=torch.rand(2, 4, dtype=F64),
+        anisotropic=True,
+    )
     out = module(gt, generator=torch.Generator().manual_seed(3))
     h, w = out.params["lr_size"].tolist()
     assert (h, w) == (8, 8) and out.lr.shape == (5, 4, 8, 8) and out.guide.shape == (5, 2, 48, 48)
@@ -122,8 +128,9 @@ def test_gradcheck_through_the_whole_degradation():
     noise = torch.randn(2, 2, 3, 3, dtype=F64)
 
     def run(x, gains, ratio, shift, srf):
-        lr, guide = degrade(x, ratio, gains, out_size=(3, 3), shift=shift, snr_db=30.0, noise=noise, srf=srf,
-                            phase="centre")  # fmt: skip
+        lr, guide = degrade(
+            x, ratio, gains, out_size=(3, 3), shift=shift, snr_db=30.0, noise=noise, srf=srf, phase="centre"
+        )
         return lr, guide
 
     assert torch.autograd.gradcheck(run, (x, gains, ratio, shift, srf), fast_mode=True)

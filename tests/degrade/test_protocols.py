@@ -23,8 +23,15 @@ def test_simulate_msi_guide_from_the_camera_response():
 def test_simulate_pan_with_noise_and_non_integer_ratio():
     wavelengths = np.linspace(400.0, 1000.0, 24)
     cube = torch.rand(2, 24, 33, 33, dtype=F64) + 0.5
-    pair = simulate(cube, "wv2", 3.3, guide="pan", snr=30, wavelengths_nm=wavelengths,
-                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    pair = simulate(
+        cube,
+        "wv2",
+        3.3,
+        guide="pan",
+        snr=30,
+        wavelengths_nm=wavelengths,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert pair.guide.shape == (2, 1, 33, 33) and pair.lr.shape == (2, 24, 10, 10)
     assert pair.params["ratio"] == [3.3, 3.3] and pair.params["sensor"] == "WorldView-2"
     clean = blur_decimate(cube, 0.3, 3.3)

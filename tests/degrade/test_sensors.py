@@ -8,10 +8,23 @@ from fusion.degrade import get_sensor, gnyq_for, list_sensors, pan_gnyq
 from fusion.degrade.sensors import normalize_name
 
 EXPECTED = {
-    "quickbird", "ikonos", "geoeye1", "worldview2", "worldview3", "worldview4", "pleiades", "spot7",
-    "landsat8_oli", "sentinel2_10m", "sentinel2_20m", "sentinel2_60m", "eo1_ali", "eo1_hyperion",
-    "prisma", "generic",
-}  # fmt: skip
+    "quickbird",
+    "ikonos",
+    "geoeye1",
+    "worldview2",
+    "worldview3",
+    "worldview4",
+    "pleiades",
+    "spot7",
+    "landsat8_oli",
+    "sentinel2_10m",
+    "sentinel2_20m",
+    "sentinel2_60m",
+    "eo1_ali",
+    "eo1_hyperion",
+    "prisma",
+    "generic",
+}
 
 
 def test_all_issue_sensors_are_listed():
