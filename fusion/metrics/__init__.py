@@ -7,12 +7,12 @@ band-wise value exists. Metrics whose numerics depend on it take ``convention="r
 
 Full reference: :func:`psnr`, :func:`ssim`, :func:`rmse`, :func:`cc`, :func:`sam`, :func:`ergas`,
 :func:`q`, :func:`q2n`, :func:`scc`. Full resolution (no reference): :func:`d_lambda`, :func:`d_s`,
-:func:`qnr`.
+:func:`qnr`, :func:`d_lambda_k`, :func:`hqnr`.
 """
 
 from fusion.metrics._tensor import CONVENTIONS, TOOLBOX_BORDER, cut_border
 from fusion.metrics.full_reference import cc, ergas, psnr, rmse, sam, sam_map, scc, ssim
-from fusion.metrics.no_reference import d_lambda, d_s, qnr
+from fusion.metrics.no_reference import d_lambda, d_lambda_k, d_s, hqnr, qnr
 from fusion.metrics.q2n import q2n, q2n_map
 from fusion.metrics.uiqi import q
 
@@ -22,8 +22,10 @@ __all__ = [
     "cc",
     "cut_border",
     "d_lambda",
+    "d_lambda_k",
     "d_s",
     "ergas",
+    "hqnr",
     "psnr",
     "q",
     "q2n",

@@ -121,3 +121,51 @@ def qnr(
     spectral = d_lambda(fused, ms_up, block_size, p)
     spatial = d_s(fused, ms_up, pan, ratio, block_size, q, convention)
     return (1 - spectral).pow(alpha) * (1 - spatial).pow(beta)
+
+
+def d_lambda_k(
+    fused,
+    ms_up,
+    ratio: float,
+    sensor=None,
+    block_size: int = 32,
+    convention: str = "reference",
+    gnyq=None,
+) -> torch.Tensor:
+    """Khan's spectral distortion ``1 - Q2n(MS, MTF(F))`` ``(B,)`` (``D_lambda_K.m``, no decimation).
+
+    Args:
+        fused, ms_up: ``(B, C, H, W)`` fused image and MS interpolated to the PAN grid (the Q2n reference).
+        ratio: PAN/MS scale factor, which sets the MTF filter's cut-off.
+        sensor: sensor name or :class:`fusion.degrade.Sensor` giving the per-band GNyq (unknown or
+            ``None``: the generic 0.3); ``gnyq`` overrides it (scalar or one per band).
+        block_size: Q2n block side (32); H, W must be multiples of it, as in the toolbox.
+        convention: ``reference``: the toolbox's ``genMTF`` kernel and Q2n's uint16 cast (DN data);
+            ``float``: the accurate Gaussian MTF kernel, no cast.
+    """
+    from fusion.degrade import gnyq_for, mtf_blur
+
+    check_convention(convention)
+    fused, ms_up = _check_full_resolution(fused, ms_up, block_size, "d_lambda_k")
+    gains = gnyq if gnyq is not None else gnyq_for(sensor, fused.shape[1])
+    kernel = "toolbox" if convention == "reference" else "gaussian"
+    blurred = mtf_blur(fused, gains, ratio, method=kernel)
+    return 1 - q2n(blurred, ms_up, block_size, convention=convention)
+
+
+def hqnr(
+    fused,
+    ms_up,
+    pan,
+    ratio: float,
+    sensor=None,
+    block_size: int = 32,
+    q: float = 1,
+    convention: str = "reference",
+    gnyq=None,
+) -> torch.Tensor:
+    """Hybrid QNR ``(1 - D_λ^K)(1 - D_S)`` ``(B,)`` (``HQNR.m``); arguments as :func:`d_lambda_k` and
+    :func:`d_s`."""
+    spectral = d_lambda_k(fused, ms_up, ratio, sensor, block_size, convention, gnyq)
+    spatial = d_s(fused, ms_up, pan, ratio, block_size, q, convention)
+    return (1 - spectral) * (1 - spatial)

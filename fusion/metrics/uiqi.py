@@ -12,40 +12,42 @@ integer, so window sums are exact in float64 and flat windows are recognised exa
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from fusion.metrics._tensor import as_pair, blocks, box_sum, check_min_size
+from fusion.metrics._tensor import as_pair, blocks, box_sum, check_min_size, per_slab
 
 
 def _offset(x: torch.Tensor) -> torch.Tensor:
-    """Per-sample, per-band integer offset near the mean: ``(B, C, 1, 1)``."""
+    """Integer offset near the mean of each image over its last two dims: ``(..., 1, 1)``."""
     return x.mean(dim=(-2, -1), keepdim=True).round()
 
 
-def q_from_sums(n: int, sx, sy, sxx, syy, sxy, cx, cy) -> torch.Tensor:
-    """UIQI of windows of ``n`` pixels from sums of offset data ``x - cx``, ``y - cy``.
+def q_from_sums(n: int, sx, sy, sxx_yy, sxy, cx, cy) -> torch.Tensor:
+    """UIQI of windows of ``n`` pixels from sums of offset data ``x' = x - cx``, ``y' = y - cy``.
 
-    ``sx, sy, sxx, syy, sxy`` are window sums of ``x', y', x'², y'², x'y'``; ``cx, cy`` the offsets
+    ``sx, sy, sxx_yy, sxy`` are window sums of ``x', y', x'² + y'², x'y'``; ``cx, cy`` the offsets
     (broadcastable). Covariance terms are offset-invariant; the mean terms use ``Σx = Σx' + n cx``.
     """
     cov = n * sxy - sx * sy
-    var_sum = n * (sxx + syy) - sx * sx - sy * sy
+    var_sum = n * sxx_yy - sx * sx - sy * sy
     tx, ty = sx + n * cx, sy + n * cy
     mean_prod, mean_sq = tx * ty, tx * tx + ty * ty
     denominator = var_sum * mean_sq
-    quality = torch.ones_like(denominator)
-    flat = (var_sum == 0) & (mean_sq != 0)
-    quality = torch.where(flat, 2 * mean_prod / torch.where(flat, mean_sq, 1.0), quality)
     regular = denominator != 0
+    flat = (var_sum == 0) & (mean_sq != 0)
+    quality = torch.where(flat, 2 * mean_prod / torch.where(flat, mean_sq, 1.0), 1.0)
     return torch.where(regular, 4 * cov * mean_prod / torch.where(regular, denominator, 1.0), quality)
 
 
-def q_map(pred: torch.Tensor, ref: torch.Tensor, block_size: int = 32) -> torch.Tensor:
-    """Sliding-window UIQI map per band ('valid' windows): ``(B, C, H - s + 1, W - s + 1)``."""
-    cx, cy = _offset(pred), _offset(ref)
-    x, y = pred - cx, ref - cy
-    sums = [box_sum(t, block_size) for t in (x, y, x * x, y * y, x * y)]
-    return q_from_sums(block_size * block_size, *sums, cx, cy)
+def _sliding_q_mean(block_size: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean of the sliding UIQI map of each slab pair ``(n, H, W)``: ``(n,)``."""
+    cx, cy = _offset(x), _offset(y)
+    x, y = x - cx, y - cy
+    maps = torch.stack([x, y, x * x + y * y, x * y])  # (4, n, H, W): all running sums in one call per axis
+    sx, sy, sxx_yy, sxy = box_sum(maps, block_size)
+    return q_from_sums(block_size * block_size, sx, sy, sxx_yy, sxy, cx, cy).mean(dim=(-2, -1))
 
 
 def q(pred, ref, block_size: int = 32, per_band: bool = False) -> torch.Tensor:
@@ -58,7 +60,7 @@ def q(pred, ref, block_size: int = 32, per_band: bool = False) -> torch.Tensor:
     """
     pred, ref = as_pair(pred, ref)
     check_min_size(pred, block_size, "q")
-    per_band_q = q_map(pred, ref, block_size).mean(dim=(-2, -1))
+    per_band_q = per_slab(functools.partial(_sliding_q_mean, block_size), pred, ref)
     return per_band_q if per_band else per_band_q.mean(dim=1)
 
 
@@ -77,14 +79,6 @@ def block_q_matrix(x: torch.Tensor, y: torch.Tensor, block_size: int = 32) -> to
     sxx, syy = (bx * bx).sum(-1), (by * by).sum(-1)
     sxy = bx @ by.transpose(-1, -2)  # (B, nH, nW, Cx, Cy)
     cx, cy = cx.flatten(1)[:, None, None, :, None], cy.flatten(1)[:, None, None, None, :]
-    quality = q_from_sums(
-        block_size * block_size,
-        sx[..., :, None],
-        sy[..., None, :],
-        sxx[..., :, None],
-        syy[..., None, :],
-        sxy,
-        cx,
-        cy,
-    )
+    sxx_yy = sxx[..., :, None] + syy[..., None, :]
+    quality = q_from_sums(block_size * block_size, sx[..., :, None], sy[..., None, :], sxx_yy, sxy, cx, cy)
     return quality.mean(dim=(1, 2))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from metric_loops import block_uiqi_direct
+from sewar.full_ref import q2n as sewar_q2n
 
 import fusion.metrics as M
 from fusion.errors import InputError
@@ -83,3 +84,32 @@ def test_full_resolution_shape_errors(small_scene):
         M.d_lambda(fused[:, :1], ms_up[:, :1], block_size=8)
     with pytest.raises(InputError, match="pan must be"):
         M.d_s(fused, ms_up, np.concatenate([pan, pan], axis=1), 4, block_size=8)
+
+
+@pytest.mark.parametrize("convention,kernel", [("reference", "toolbox"), ("float", "gaussian")])
+def test_d_lambda_k_is_one_minus_sewar_q2n_of_the_blurred_image(wv2_fused_like, convention, kernel):
+    from fusion.degrade import mtf_blur
+
+    fused, ms = wv2_fused_like  # stand-ins: any two images on one grid with sides multiple of 32
+    gains = [0.35] * 7 + [0.27]  # WorldView-2 GNyq (REFERENCE-toolkits §3.1)
+    blurred = mtf_blur(fused, gains, 4, method=kernel)
+    if convention == "reference":
+        blurred, ms_q = (torch.floor(t + 0.5).clamp(0, 65535) for t in (blurred, ms))
+    else:
+        ms_q = ms
+    want = 1 - sewar_q2n(ms_q[0].permute(1, 2, 0).numpy(), blurred[0].permute(1, 2, 0).numpy())
+    got = M.d_lambda_k(fused, ms, 4, sensor="WV2", convention=convention)
+    assert got.item() == pytest.approx(want, abs=1e-10)
+    assert M.d_lambda_k(fused, ms, 4, gnyq=gains, convention=convention).item() == got.item()
+
+
+def test_hqnr_combines_khan_and_d_s(wv2_pair):
+    from fusion.degrade.resample import interp23
+
+    pan, ms = (t[..., :256, :256] for t in wv2_pair)
+    ms_up = interp23(ms[..., :64, :64], 4)
+    fused = ms_up + 0.5 * (pan - pan_lowpass(pan, 4))
+    dk = M.d_lambda_k(fused, ms_up, 4, "WV2")
+    ds = M.d_s(fused, ms_up, pan, 4)
+    assert 0 < dk.item() < 1 and 0 < ds.item() < 1
+    assert M.hqnr(fused, ms_up, pan, 4, "WV2").item() == pytest.approx(((1 - dk) * (1 - ds)).item())
