@@ -91,6 +91,7 @@ class Degradation(nn.Module):
         srf: ``(M, C)`` response making the guide from ``gt`` when none is passed.
         snr_db / guide_snr_db: noise levels (``None``: noiseless). shift: ``(dy, dx)`` in LR pixels.
         phase: LR sampling phase (see :mod:`fusion.degrade.resample`).
+        seed: seed of the noise draw (the same draw on every call, so outputs are reproducible).
     """
 
     def __init__(

@@ -38,9 +38,19 @@ BOUNDARIES = ("replicate", "symmetric", "circular")
 # Half of the 23-tap interpolator of the reference toolbox (``interp23tap``): even offsets are zero
 # except the centre, so the filter passes the original samples through unchanged.
 _CDF23_HALF = (
-    0.5, 0.305334091185, 0.0, -0.072698593239, 0.0, 0.021809577942, 0.0,
-    -0.005192756653, 0.0, 0.000807762146, 0.0, -0.000060081482,
-)  # fmt: skip
+    0.5,
+    0.305334091185,
+    0.0,
+    -0.072698593239,
+    0.0,
+    0.021809577942,
+    0.0,
+    -0.005192756653,
+    0.0,
+    0.000807762146,
+    0.0,
+    -0.000060081482,
+)
 
 
 # -- taps ---------------------------------------------------------------------------------------

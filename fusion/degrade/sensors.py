@@ -78,11 +78,13 @@ def _expand_bands(spec: dict) -> list[dict]:
         count = int(series["count"])
         step = (series["stop_nm"] - series["start_nm"]) / max(count - 1, 1)
         for i in range(count):
-            bands.append({
-                "name": f"{series['prefix']}{series.get('first', 1) + i}",
-                "wavelength_nm": round(series["start_nm"] + i * step, 3),
-                "fwhm_nm": series.get("fwhm_nm"),
-            })  # fmt: skip
+            bands.append(
+                {
+                    "name": f"{series['prefix']}{series.get('first', 1) + i}",
+                    "wavelength_nm": round(series["start_nm"] + i * step, 3),
+                    "fwhm_nm": series.get("fwhm_nm"),
+                }
+            )
     default = spec.get("default_gnyq", 0.3)
     for band in bands:
         band.setdefault("gnyq", default)

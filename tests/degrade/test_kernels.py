@@ -13,15 +13,16 @@ RATIOS = [2, 2.5, 3, 3.3, 4, 6, 8]
 
 
 def measured_response(kernel: np.ndarray, ratio_y: float, ratio_x: float) -> tuple[np.ndarray, np.ndarray]:
-    """|FFT| of zero-padded kernels (C, ky, kx) at (0.5 / ratio_y, 0) and (0, 0.5 / ratio_x) cycles/pixel,
-    the FFT length chosen so that the frequency falls exactly on a bin."""
+    """|2-D DTFT| of kernels (C, ky, kx) at (0.5 / ratio_y, 0) and (0, 0.5 / ratio_x) cycles/pixel.
+
+    On an axis of the frequency plane the 2-D transform is the 1-D FFT of the kernel summed over the
+    other axis; zero-padding makes the frequency fall exactly on a bin."""
     out = []
     for axis, ratio in ((1, ratio_y), (2, ratio_x)):
         freq = Fraction(1, 2) / Fraction(str(ratio))
         length = freq.denominator * int(np.ceil(512 / freq.denominator))
-        spectrum = np.abs(np.fft.fft2(kernel, s=(length, length)))
-        bin_ = int(freq * length)
-        out.append(spectrum[:, bin_, 0] if axis == 1 else spectrum[:, 0, bin_])
+        profile = kernel.sum(axis=3 - axis)
+        out.append(np.abs(np.fft.fft(profile, n=length, axis=-1))[:, int(freq * length)])
     return out[0], out[1]
 
 
