@@ -119,3 +119,56 @@ class FusionModel(nn.Module):
 def halo_pixels(ratio: tuple[float, float], lr_pixels: float) -> int:
     """Guide pixels covering ``lr_pixels`` low-resolution pixels at the larger per-axis ratio."""
     return int(math.ceil(lr_pixels * max(ratio)))
+
+
+class INRModel(FusionModel):
+    """Base class of the implicit-neural-representation models.
+
+    Subclasses implement :meth:`encode` (the inputs → any state, e.g. latent grids) and :meth:`query`
+    (decode ``(B, N, C)`` values at ``coord (B, N, 2)`` with ``cell (B, N, 2)``, both in the
+    normalised pixel-centre convention of :mod:`fusion.nn.coords`). :meth:`forward` encodes once, then
+    generates the output grid's coordinates chunk by chunk and queries them, so the memory beyond
+    the output itself is bounded by ``chunk`` queries. ``receptive_field`` is the context, in
+    low-resolution pixels on each side, that one output pixel depends on (encoder plus query
+    neighbourhood); :meth:`halo` converts it to guide pixels for tiling.
+    """
+
+    receptive_field: float = 1.0
+    default_chunk: int = 1 << 16
+
+    def encode(self, lr: torch.Tensor, guide: torch.Tensor):
+        """Encode ``lr (B, C, h, w)`` and ``guide (B, G, H, W)`` into the state :meth:`query` reads."""
+        raise NotImplementedError
+
+    def query(self, state, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """Values ``(B, N, C)`` at ``coord (B, N, 2)`` ((y, x) in [-1, 1]); pixel sizes ``cell (B, N, 2)``."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        lr: torch.Tensor,
+        guide: torch.Tensor,
+        out_size: tuple[int, int] | None = None,
+        chunk: int | None = None,
+    ) -> torch.Tensor:
+        from fusion.nn.coords import grid_coords, make_cell
+
+        out_size = self.check_inputs(lr, guide, out_size)
+        chunk = int(chunk or self.default_chunk)
+        if chunk < 1:
+            raise InputError(f"{type(self).__name__}: chunk must be a positive query count, got {chunk}")
+        state = self.encode(lr, guide)
+        batch, total = lr.shape[0], out_size[0] * out_size[1]
+        out = None
+        for start in range(0, total, chunk):
+            stop = min(start + chunk, total)
+            coord = grid_coords(out_size, start, stop, device=lr.device).expand(batch, -1, -1)
+            cell = make_cell(out_size, stop - start, device=lr.device).expand(batch, -1, -1)
+            values = self.query(state, coord, cell)
+            if out is None:
+                out = values.new_empty(batch, values.shape[-1], total)
+            out[:, :, start:stop] = values.transpose(1, 2)
+        return out.view(batch, -1, *out_size)
+
+    def halo(self, ratio: tuple[float, float]) -> int:
+        return halo_pixels(ratio, self.receptive_field)
