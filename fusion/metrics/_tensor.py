@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fusion.errors import InputError
 
@@ -142,3 +143,19 @@ def per_slab(fn: Callable[..., torch.Tensor], *images: torch.Tensor) -> torch.Te
     step = max(1, chunk_elements(flat[0].device) // max(1, flat[0][0].numel()))
     parts = [fn(*(x[i : i + step] for x in flat)) for i in range(0, batch * bands, step)]
     return torch.cat(parts).unflatten(0, (batch, bands))
+
+
+def fft_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Correlate each band of ``x (B, C, H, W)`` with its kernel ``(C, ky, kx)`` (odd sizes), replicate edges.
+
+    MATLAB's ``imfilter(x, h, 'replicate')`` computed by FFT, band by band: the cost does not grow with
+    the kernel size (41 x 41 for the toolbox's MTF filters at ratio 4).
+    """
+    ky, kx = kernels.shape[-2:]
+    padded_size = (x.shape[-2] + ky - 1, x.shape[-1] + kx - 1)
+    bands = []
+    for band in range(x.shape[1]):
+        padded = F.pad(x[:, band : band + 1], (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate")
+        spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(kernels[band].flip(-2, -1).to(x), s=padded_size)
+        bands.append(torch.fft.irfft2(spectrum, s=padded_size)[..., ky - 1 :, kx - 1 :])
+    return torch.cat(bands, dim=1)

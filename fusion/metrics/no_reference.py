@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from fusion.errors import InputError
-from fusion.metrics._tensor import as_batch, as_pair, check_block_multiple, check_convention
+from fusion.metrics._tensor import as_batch, as_pair, check_block_multiple, check_convention, fft_filter
 from fusion.metrics.q2n import q2n
 from fusion.metrics.uiqi import block_q_matrix
 
@@ -143,14 +143,18 @@ def d_lambda_k(
         convention: ``reference``: the toolbox's ``genMTF`` kernel and Q2n's uint16 cast (DN data);
             ``float``: the accurate Gaussian MTF kernel, no cast.
     """
-    from fusion.degrade import gnyq_for, mtf_blur
+    from fusion.degrade import gnyq_for, mtf_kernel
 
     check_convention(convention)
     fused, ms_up = _check_full_resolution(fused, ms_up, block_size, "d_lambda_k")
-    gains = gnyq if gnyq is not None else gnyq_for(sensor, fused.shape[1])
-    kernel = "toolbox" if convention == "reference" else "gaussian"
-    blurred = mtf_blur(fused, gains, ratio, method=kernel)
-    return 1 - q2n(blurred, ms_up, block_size, convention=convention)
+    bands = fused.shape[1]
+    gains = torch.as_tensor(gnyq if gnyq is not None else gnyq_for(sensor, bands), dtype=torch.float64)
+    if gains.numel() not in (1, bands):
+        raise InputError(f"d_lambda_k: got {gains.numel()} MTF gains for {bands} bands")
+    kernels = mtf_kernel(
+        gains.expand(bands), ratio, method="toolbox" if convention == "reference" else "gaussian"
+    )
+    return 1 - q2n(fft_filter(fused, kernels), ms_up, block_size, convention=convention)
 
 
 def hqnr(

@@ -10,6 +10,7 @@ from sewar.full_ref import q2n as sewar_q2n
 
 import fusion.metrics as M
 from fusion.errors import InputError
+from fusion.metrics._tensor import fft_filter
 from fusion.metrics.no_reference import pan_lowpass
 
 
@@ -60,12 +61,12 @@ def test_d_lambda_is_zero_for_the_interpolated_ms(wv2_pair):
     pan, ms = wv2_pair
     from fusion.degrade.resample import interp23
 
-    ms_up = interp23(ms[..., :64, :64], 4)
+    ms_up = interp23(ms[..., :32, :32], 4)
+    pan = pan[..., :128, :128]
     assert M.d_lambda(ms_up, ms_up).item() == 0
-    detail = pan[..., :256, :256] - pan_lowpass(pan[..., :256, :256], 4)
-    sharpened = ms_up + detail
+    sharpened = ms_up + pan - pan_lowpass(pan, 4)
     assert M.d_lambda(sharpened, ms_up).item() > 0
-    assert 0 < M.d_s(ms_up, ms_up, pan[..., :256, :256], 4).item() < 1  # the PAN detail is missing
+    assert 0 < M.d_s(ms_up, ms_up, pan, 4).item() < 1  # the PAN detail is missing
 
 
 def test_pan_lowpass_keeps_constants_and_needs_power_of_two_in_reference():
@@ -90,7 +91,7 @@ def test_full_resolution_shape_errors(small_scene):
 def test_d_lambda_k_is_one_minus_sewar_q2n_of_the_blurred_image(wv2_fused_like, convention, kernel):
     from fusion.degrade import mtf_blur
 
-    fused, ms = wv2_fused_like  # stand-ins: any two images on one grid with sides multiple of 32
+    fused, ms = (t[..., :96, :96] for t in wv2_fused_like)  # two images on one grid, sides multiple of 32
     gains = [0.35] * 7 + [0.27]  # WorldView-2 GNyq (REFERENCE-toolkits §3.1)
     blurred = mtf_blur(fused, gains, 4, method=kernel)
     if convention == "reference":
@@ -106,10 +107,19 @@ def test_d_lambda_k_is_one_minus_sewar_q2n_of_the_blurred_image(wv2_fused_like, 
 def test_hqnr_combines_khan_and_d_s(wv2_pair):
     from fusion.degrade.resample import interp23
 
-    pan, ms = (t[..., :256, :256] for t in wv2_pair)
-    ms_up = interp23(ms[..., :64, :64], 4)
+    pan, ms = (t[..., :128, :128] for t in wv2_pair)
+    ms_up = interp23(ms[..., :32, :32], 4)
     fused = ms_up + 0.5 * (pan - pan_lowpass(pan, 4))
     dk = M.d_lambda_k(fused, ms_up, 4, "WV2")
     ds = M.d_s(fused, ms_up, pan, 4)
     assert 0 < dk.item() < 1 and 0 < ds.item() < 1
     assert M.hqnr(fused, ms_up, pan, 4, "WV2").item() == pytest.approx(((1 - dk) * (1 - ds)).item())
+
+
+def test_fft_filter_matches_replicate_padded_conv2d():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 3, 20, 27, generator=gen, dtype=torch.float64)
+    kernels = torch.rand(3, 5, 7, generator=gen, dtype=torch.float64)  # asymmetric: checks orientation
+    padded = torch.nn.functional.pad(x, (3, 3, 2, 2), mode="replicate")
+    want = torch.nn.functional.conv2d(padded, kernels[:, None], groups=3)  # conv2d correlates, like imfilter
+    assert fft_filter(x, kernels).allclose(want, atol=1e-12)
