@@ -1,0 +1,75 @@
+"""Small batched solvers on Gram matrices, the form in which additive scene statistics arrive.
+
+Regressions of the classical methods are posed from sums (``A^T A``, ``A^T y``) accumulated over the
+scene, never from the pixels themselves, so the tiled two-pass run can solve them from summed
+statistics. Both solvers work in the dtype they are given (float64 in practice) on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+RIDGE = 1e-12
+"""Relative ridge added to Gram diagonals (times their mean diagonal) so that a constant or duplicated
+band leaves the system solvable; far below the precision of any real regression."""
+
+
+def regularize(gram: torch.Tensor) -> torch.Tensor:
+    """``gram (..., n, n)`` plus ``RIDGE * mean(diag)`` on the diagonal."""
+    diag = gram.diagonal(dim1=-2, dim2=-1)
+    ridge = RIDGE * diag.mean(-1, keepdim=True).clamp_min(torch.finfo(gram.dtype).tiny)
+    return gram + torch.diag_embed(ridge.expand_as(diag))
+
+
+def solve_spd(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Least-squares coefficients ``x (..., n)`` from normal equations ``gram x = rhs``."""
+    return torch.linalg.solve(regularize(gram), rhs.unsqueeze(-1)).squeeze(-1)
+
+
+def _solve_on_passive(gram: torch.Tensor, rhs: torch.Tensor, passive: torch.Tensor) -> torch.Tensor:
+    """Unconstrained solution restricted to the ``passive`` variables, zero elsewhere."""
+    pair = passive[..., :, None] & passive[..., None, :]
+    system = torch.where(pair, gram, torch.zeros_like(gram))
+    system = system + torch.diag_embed((~passive).to(gram.dtype))
+    return torch.linalg.solve(system, torch.where(passive, rhs, 0.0).unsqueeze(-1)).squeeze(-1)
+
+
+def nnls(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Non-negative least squares from normal equations, batched (Lawson and Hanson's active set).
+
+    Minimises ``0.5 x^T gram x - rhs^T x`` subject to ``x >= 0`` for ``gram (..., n, n)`` (a Gram
+    matrix ``A^T A``) and ``rhs (..., n)`` (``A^T y``), i.e. ``min ||A x - y||`` with ``x >= 0``.
+    Every problem of the batch runs the same bounded number of iterations with masks, so the result
+    is deterministic for given inputs. Returns ``x (..., n)``.
+    """
+    batch_shape, n = rhs.shape[:-1], rhs.shape[-1]
+    gram = regularize(gram.reshape(-1, n, n))
+    rhs = rhs.reshape(-1, n)
+    x = torch.zeros_like(rhs)
+    passive = torch.zeros_like(rhs, dtype=torch.bool)
+    tol = 1e-10 * rhs.abs().amax(-1, keepdim=True)
+    for _ in range(3 * n):
+        gradient = rhs - (gram @ x.unsqueeze(-1)).squeeze(-1)
+        candidates = ~passive & (gradient > tol)
+        todo = candidates.any(-1)
+        if not todo.any():
+            break
+        best = torch.where(candidates, gradient, -torch.inf).argmax(-1, keepdim=True)
+        passive = passive | (torch.zeros_like(passive).scatter(-1, best, True) & todo[:, None])
+        for _ in range(n + 1):
+            trial = _solve_on_passive(gram, rhs, passive)
+            blocked = passive & (trial <= 0) & todo[:, None]
+            done = todo & ~blocked.any(-1)
+            x = torch.where(done[:, None], trial, x)
+            todo = todo & ~done
+            if not todo.any():
+                break
+            # Move from x towards the trial point until the first variable hits zero; drop it.
+            steps = torch.where(blocked, x / (x - trial).clamp_min(torch.finfo(x.dtype).tiny), torch.inf)
+            alpha = steps.amin(-1, keepdim=True)
+            moved = x + alpha * (trial - x)
+            x = torch.where(todo[:, None], moved, x)
+            leaving = todo[:, None] & passive & ((steps <= alpha) | (x <= 0))
+            passive = passive & ~leaving
+            x = torch.where(passive, x, 0.0)
+    return x.reshape(*batch_shape, n)
