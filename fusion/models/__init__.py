@@ -9,6 +9,10 @@ import copy
 
 # Registration happens on import; keep one line per model family.
 from fusion.models import classical  # noqa: E402,F401  (registers the classical methods)
+from fusion.models import tiny  # noqa: E402,F401  (tiny-cnn, the smoke-test model)
+from fusion.models import liif  # noqa: E402,F401  (liif)
+from fusion.models import qis  # noqa: E402,F401  (qis)
+from fusion.models import hyper_inr  # noqa: E402,F401  (hyper-inr)
 from fusion.models.base import FusionModel
 from fusion.registry import MODELS
 
