@@ -55,9 +55,10 @@ def pick_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_model(
-    method: str | os.PathLike | FusionModel, sensor: str | None = None
+    method: str | os.PathLike | FusionModel, lr_bands: int, guide_bands: int, sensor: str | None = None
 ) -> tuple[FusionModel, dict]:
-    """A model from a registered name, a checkpoint file or an instance, and the tags describing it."""
+    """A model from a registered name (built for the given band counts), a checkpoint file or an
+    instance, and the tags describing it."""
     if isinstance(method, FusionModel):
         return method, {"FUSION_METHOD": getattr(method, "registered_name", type(method).__name__)}
     if Path(method).is_file():
@@ -65,7 +66,7 @@ def resolve_model(
 
         model, payload = load_checkpoint(method)
         return model, {"FUSION_METHOD": payload["model"]["name"], "FUSION_CHECKPOINT": file_hash(method)}
-    kwargs = {"sensor": sensor} if sensor else {}
+    kwargs = {"lr_bands": lr_bands, "guide_bands": guide_bands, **({"sensor": sensor} if sensor else {})}
     try:
         return create_model(str(method), **kwargs), {"FUSION_METHOD": str(method)}
     except KeyError as exc:
@@ -117,13 +118,14 @@ def _statistics(model: FusionModel, data: TileData, tile: Tile) -> Stats | None:
 
 
 def _add(total: Stats | None, stats: Stats) -> Stats:
+    """Sum statistics in float64 (they are handed to the model in float64)."""
     stats = {key: value.double() for key, value in stats.items()}
     return stats if total is None else {key: total[key] + stats[key] for key in total}
 
 
 def _fuse_tile(model: FusionModel, data: TileData, tile: Tile, stats: Stats | None) -> np.ndarray:
     """The fused core of ``tile`` as a float32 array ``(C, h, w)``."""
-    extra = {} if stats is None else {"stats": {key: value.to(data.lr.dtype) for key, value in stats.items()}}
+    extra = {} if stats is None else {"stats": stats}
     fused = model(data.lr, data.guide, tile.window_size, **extra)
     rows, cols = tile.core_in_window
     return fused[0, :, rows, cols].float().cpu().numpy()
@@ -172,7 +174,7 @@ def fuse_raster(
         for source in (scene.guide.path, scene.lr.path):
             if out.resolve() == source.resolve():
                 raise InputError(f"{out}: output would replace its own input")
-        model, tags = resolve_model(method, sensor)
+        model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor)
         model = model.to(device).eval()
         ratio = tuple(float(r) for r in scene.ratio)
         tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio))

@@ -28,7 +28,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from fusion.degrade.resample import cubic, kernel_taps, resample_axes
+from fusion.degrade.resample import cubic, kernel_taps, taps_matrix
 from fusion.errors import InputError
 from fusion.io.bands import resolve_wavelengths
 from fusion.io.grid import AxisMapping, grid_axes, is_axis_aligned, map_axis
@@ -74,6 +74,14 @@ def _clamped_indices(start: int, stop: int, size: int) -> tuple[np.ndarray, tupl
     idx = np.clip(np.arange(start, stop), 0, size - 1)
     lo, hi = int(idx.min()), int(idx.max()) + 1
     return idx - lo, (lo, hi)
+
+
+def _resampling_operator(positions: np.ndarray, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Dense cubic interpolation ``(n_out, hi - lo)`` (float64) at native fractional ``positions`` along an
+    axis of ``size`` pixels, and the native range ``[lo, hi)`` it reads (edges replicated)."""
+    idx, weights = kernel_taps(torch.from_numpy(positions), size, cubic, CUBIC_SUPPORT, boundary="replicate")
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    return taps_matrix(idx - lo, weights, hi - lo), (lo, hi)
 
 
 class Scene:
@@ -123,26 +131,19 @@ class Scene:
         values, invalid = self._guide.read(
             (self.rows.start + r0, self.rows.start + r1), (self.cols.start + c0, self.cols.start + c1)
         )
-        values, invalid = values[:, row_idx][:, :, col_idx], invalid[row_idx][:, col_idx]
+        if len(row_idx) != r1 - r0 or len(col_idx) != c1 - c0:  # the window reaches past the scene
+            values, invalid = values[:, row_idx][:, :, col_idx], invalid[row_idx][:, col_idx]
         return torch.from_numpy(np.ascontiguousarray(values)), torch.from_numpy(np.ascontiguousarray(invalid))
 
     def read_lr(self, rows: tuple[int, int], cols: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-resolution ``(C, n, m)`` float32 on the virtual grid and its invalid mask ``(n, m)``."""
-        taps = []
-        for (start, stop), axis, size in (
-            (rows, self.rows, self.lr.height),
-            (cols, self.cols, self.lr.width),
-        ):
-            positions = torch.from_numpy(axis.lr_positions(start, stop))
-            idx, weights = kernel_taps(positions, size, cubic, CUBIC_SUPPORT, boundary="replicate")
-            lo = int(idx.min())
-            taps.append((idx - lo, weights, (lo, int(idx.max()) + 1)))
-        (idx_y, w_y, span_y), (idx_x, w_x, span_x) = taps
+        op_y, span_y = _resampling_operator(self.rows.lr_positions(*rows), self.lr.height)
+        op_x, span_x = _resampling_operator(self.cols.lr_positions(*cols), self.lr.width)
         values, invalid = self._lr.read(span_y, span_x)
-        lr = resample_axes(torch.from_numpy(values), (idx_y, w_y), (idx_x, w_x))
-        weight_on_invalid = resample_axes(
-            torch.from_numpy(invalid).double()[None], (idx_y, w_y.abs()), (idx_x, w_x.abs())
-        )[0]
+        lr = (op_y @ torch.from_numpy(values).double() @ op_x.T).float()
+        if not invalid.any():
+            return lr, torch.zeros(lr.shape[1:], dtype=torch.bool)
+        weight_on_invalid = op_y.abs() @ torch.from_numpy(invalid).double() @ op_x.abs().T
         return lr, weight_on_invalid > WEIGHT_TOLERANCE
 
     def read_tile(self, tile: Tile) -> TileData:
