@@ -10,9 +10,9 @@ from fusion.engine import DEFAULT_METHOD
 
 
 @cli.command("fuse")
-@click.argument("guide", type=click.Path())
-@click.argument("lr", type=click.Path())
-@click.argument("output", type=click.Path())
+@click.argument("guide")
+@click.argument("lr")
+@click.argument("output")
 @click.option(
     "-m",
     "--method",

@@ -81,7 +81,7 @@ def _print_pair(pair: dict) -> None:
 
 
 @cli.command("info")
-@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @user_errors
 def info_cmd(files, as_json):

@@ -150,10 +150,13 @@ class Scene:
         """Everything a model needs for ``tile``, batched (B = 1)."""
         guide, guide_invalid = self.read_guide(tile.rows.window, tile.cols.window)
         lr, lr_invalid = self.read_lr(tile.rows.lr_window, tile.cols.lr_window)
-        # nearest low-resolution pixel of each output pixel (windows start on multiples of p)
-        near_y = torch.arange(guide.shape[1]) * self.rows.ratio.denominator // self.rows.ratio.numerator
-        near_x = torch.arange(guide.shape[2]) * self.cols.ratio.denominator // self.cols.ratio.numerator
-        invalid = guide_invalid | lr_invalid[near_y][:, near_x]
+        invalid = guide_invalid
+        if (
+            lr_invalid.any()
+        ):  # the low-resolution pixel under each output pixel (windows start on multiples of p)
+            near_y = torch.arange(guide.shape[1]) * self.rows.ratio.denominator // self.rows.ratio.numerator
+            near_x = torch.arange(guide.shape[2]) * self.cols.ratio.denominator // self.cols.ratio.numerator
+            invalid = invalid | lr_invalid[near_y][:, near_x]
         return TileData(lr[None], guide[None], ~invalid[None, None])
 
     # -- lifetime -------------------------------------------------------------------------------
