@@ -72,8 +72,8 @@ def check_dn_range(x: torch.Tensor, name: str) -> None:
     """In the reference convention data are digital numbers: reject images that look scaled to [0, 1]."""
     if x.numel() and float(x.amax()) <= 1.0:
         raise InputError(
-            f"{name}: the 'reference' convention quantises to uint16 digital numbers, but the data lie in "
-            "[0, 1]; pass DN values (e.g. 0..2047 for 11-bit data) or use convention='float'"
+            f"{name}: the 'reference' convention casts to uint16 DN, but the data lie in [0, 1]; "
+            "pass DN values (e.g. 0..2047 for 11-bit data) or use convention='float' (--convention float)"
         )
 
 

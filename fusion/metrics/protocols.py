@@ -191,6 +191,11 @@ def _full_resolution(fused, lr, guide, wanted, ratio, sensor, convention, block_
         )
     if lr.shape[:2] != fused.shape[:2]:
         raise InputError(f"lr {tuple(lr.shape)} and fused {tuple(fused.shape)} differ in batch or bands")
+    expected = tuple(round(n * ratio) for n in lr.shape[-2:])
+    if expected != tuple(fused.shape[-2:]):
+        raise InputError(
+            f"fused {tuple(fused.shape[-2:])} is not lr {tuple(lr.shape[-2:])} times the ratio {ratio}"
+        )
     ms_up = upsample(lr, tuple(fused.shape[-2:]), method="auto")
     fused, ms_up, pan = _crop_to_blocks((fused, ms_up, guide), block_size, notes)
     return _full_values(fused, ms_up, pan, wanted, ratio, sensor, convention, block_size)
@@ -265,6 +270,7 @@ def evaluate_reduced(
     block_size: int = 32,
     data_range=None,
     metrics: Sequence[str] | None = None,
+    keep_images: bool = False,
 ) -> Report:
     """Wald's reduced-resolution protocol for one or more methods.
 
@@ -276,6 +282,7 @@ def evaluate_reduced(
         method_or_model: a registered name, a model/callable ``(lr, guide) -> fused``, or a list of them.
         sensor: sensor name for the MTF gains (and for methods that take one).
         convention, block_size, data_range, metrics: as in :func:`evaluate`.
+        keep_images: keep the fused images and the reference on the report (for HTML quicklooks).
     """
     from fusion.degrade import reduce_pair
 
@@ -291,6 +298,9 @@ def evaluate_reduced(
             fused, reference, ratio=ratio, sensor=sensor, convention=convention, block_size=block_size,
             data_range=data_range, metrics=metrics, method=_method_name(method),
         )  # fmt: skip
+        if keep_images:
+            result.images[result.methods[0]] = fused
+            result.reference_image = ("reference (original MS)", reference)
         report = result if report is None else report.merge(result)
     report.meta["protocol"] = "reduced resolution (Wald)"
     return report
@@ -305,10 +315,12 @@ def evaluate_full(
     convention: str = "reference",
     block_size: int = 32,
     metrics: Sequence[str] | None = None,
+    keep_images: bool = False,
 ) -> Report:
     """Full-resolution protocol: fuse the real pair and report D_λ, D_S, QNR, D_λ^K and HQNR.
 
-    Arguments as :func:`evaluate_reduced`; ``guide`` must be a PAN ``(B, 1, H, W)``.
+    Arguments as :func:`evaluate_reduced`; ``guide`` must be a PAN ``(B, 1, H, W)``. With
+    ``keep_images`` the report keeps the fused images and, as reference, the interpolated MS.
     """
     guide, lr = _as_input(guide, "guide"), _as_input(lr, "lr").to(guide.device)
     report = None
@@ -318,6 +330,11 @@ def evaluate_full(
             fused, lr=lr, guide=guide, ratio=ratio, sensor=sensor, convention=convention,
             block_size=block_size, metrics=metrics or FULL_METRICS, method=_method_name(method),
         )  # fmt: skip
+        if keep_images:
+            from fusion.degrade import upsample
+
+            result.images[result.methods[0]] = fused
+            result.reference_image = ("interpolated MS", upsample(lr, tuple(guide.shape[-2:]), method="auto"))
         report = result if report is None else report.merge(result)
     report.meta["protocol"] = "full resolution (no reference)"
     return report

@@ -36,11 +36,17 @@ class Report(Mapping):
         rows: dicts with ``method`` (str), ``sample`` (int), one float per metric and optionally
             ``per_band`` (metric -> list of floats).
         meta: settings: ``convention``, ``protocol``, ``ratio``, ``sensor``, ``block_size``, ``border``...
+
+    ``images`` (method -> fused image) and ``reference_image`` (``(name, image)``) are kept, not
+    serialised, when a protocol is asked to (``keep_images=True``), for quicklooks
+    (:func:`fusion.metrics.html.write_html`).
     """
 
     def __init__(self, rows: Sequence[dict], meta: dict):
         self.rows = [dict(row) for row in rows]
         self.meta = dict(meta)
+        self.images: dict = {}
+        self.reference_image: tuple | None = None
 
     # -- mapping over metric names --------------------------------------------------------------
     @property
@@ -92,7 +98,10 @@ class Report(Mapping):
                 f"{other.meta.get('convention')!r}"
             )
         meta = {key: value for key, value in self.meta.items() if other.meta.get(key) == value}
-        return Report(self.rows + other.rows, meta)
+        merged = Report(self.rows + other.rows, meta)
+        merged.images = {**self.images, **other.images}
+        merged.reference_image = self.reference_image or other.reference_image
+        return merged
 
     # -- outputs --------------------------------------------------------------------------------
     def to_dict(self) -> dict:
