@@ -32,6 +32,7 @@ from fusion.io import (
     TileData,
     block_size,
     cast_values,
+    gdal_env,
     open_pair,
     output_profile,
     plan_tiles,
@@ -170,7 +171,8 @@ def fuse_raster(
     started = time.perf_counter()
     out = check_writable(out, overwrite)
     device = pick_device(device)
-    with open_pair(guide, lr, reproject=reproject, sensor=sensor, wavelengths=wavelengths) as scene:
+    pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}
+    with gdal_env(), open_pair(guide, lr, **pair) as scene:
         for source in (scene.guide.path, scene.lr.path):
             if out.resolve() == source.resolve():
                 raise InputError(f"{out}: output would replace its own input")

@@ -9,7 +9,7 @@
 """
 
 from fusion.io.bands import parse_wavelengths
-from fusion.io.raster import RasterInfo, open_raster, read_raster, sample_pair
+from fusion.io.raster import RasterInfo, gdal_env, open_raster, read_raster, sample_pair
 from fusion.io.scene import Scene, TileData, open_pair
 from fusion.io.tiling import Tile, block_size, core_size, plan_tiles
 from fusion.io.writer import (
@@ -31,6 +31,7 @@ __all__ = [
     "block_size",
     "cast_values",
     "core_size",
+    "gdal_env",
     "open_pair",
     "open_raster",
     "output_profile",

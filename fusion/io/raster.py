@@ -21,6 +21,14 @@ from rasterio.transform import array_bounds
 from fusion.errors import InputError
 from fusion.io.bands import read_wavelengths
 
+GDAL_CACHE_MB = 256
+
+
+def gdal_env() -> rasterio.Env:
+    """GDAL settings for streaming work: a block cache of 256 MB (unless ``GDAL_CACHEMAX`` is set), so
+    that memory stays bounded by the tile rather than by GDAL's default of 5 % of the machine's RAM."""
+    return rasterio.Env(**({} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}))
+
 
 def open_raster(path: str | os.PathLike):
     """Open ``path`` for reading with rasterio; missing or unreadable files raise :class:`InputError`."""
