@@ -14,6 +14,9 @@ does not silently fall back to a default::
     log:      {...}
 
 Overrides are ``key.sub=value`` strings; values are parsed as safe YAML (never ``eval``).
+:func:`resolve` fills a config in from a tree of defaults and rejects unknown keys at every level
+(except in open mappings such as ``model.args``); the training defaults and their meaning are
+``fusion.engine.trainer.DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    re.compile(
+        r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
     list("-+0123456789."),
 )
 
@@ -91,3 +96,31 @@ def dump_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
     with atomic_output(path, overwrite=True) as tmp:
         tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     return Path(path)
+
+
+_MISSING = object()
+
+
+def resolve(
+    config: Mapping[str, Any], defaults: Mapping[str, Any], open_keys: Iterable[str] = (), _path: str = ""
+) -> dict[str, Any]:
+    """``config`` merged over ``defaults`` (copies, never mutated); a key absent from a default mapping
+    is an :class:`InputError` naming its dotted path. Mappings at dotted paths in ``open_keys`` (and
+    defaults of ``None``) accept anything."""
+    open_keys = frozenset(open_keys)
+    if not isinstance(config, Mapping):
+        raise InputError(f"config key {_path or '(top)'} must be a mapping, got {config!r}")
+    unknown = sorted(set(config) - set(defaults))
+    if unknown:
+        where = f" in {_path}" if _path else ""
+        names = ", ".join(f"{_path}.{k}" if _path else k for k in unknown)
+        raise InputError(f"unknown config key(s) {names}{where} (known: {', '.join(defaults)})")
+    out = {}
+    for key, default in defaults.items():
+        path = f"{_path}.{key}" if _path else key
+        value = config.get(key, _MISSING)
+        if isinstance(default, Mapping) and path not in open_keys:
+            out[key] = resolve({} if value in (_MISSING, None) else value, default, open_keys, path)
+        else:
+            out[key] = copy.deepcopy(default if value is _MISSING else value)
+    return out

@@ -32,6 +32,7 @@ from fusion.cli import fuse_cmd  # noqa: E402,F401
 from fusion.cli import info_cmd  # noqa: E402,F401
 from fusion.cli import demo_cmd  # noqa: E402,F401
 from fusion.cli import simulate_cmd  # noqa: E402,F401
+from fusion.cli import train_cmd  # noqa: E402,F401
 from fusion.cli import evaluate_cmd  # noqa: E402,F401
 
 

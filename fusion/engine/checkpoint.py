@@ -6,6 +6,11 @@ Layout (plain containers only, loadable with ``torch.load(weights_only=True)``):
      "model": {"name": str, "args": dict}, "state_dict": {...},
      "meta": {"sensor", "lr_bands", "guide_bands", "band_centres_nm", "data_range", ...},
      **extra}   # optimizer state, step, config, ... for training runs
+
+Training runs (:mod:`fusion.engine.trainer`) add ``"step"``, ``"config"`` (the resolved config),
+``"val"`` (metrics, in ``best.pt``) and, in resumable checkpoints (``last.pt``), ``"train_state"``:
+``{"model": raw weights, "optimizer", "scheduler", "ema_updates", "rng": {"torch", "cuda"}, "best"}``.
+``"state_dict"`` then holds the EMA weights, which are what inference should use.
 """
 
 from __future__ import annotations

@@ -1,0 +1,137 @@
+"""Scene-adaptive fitting: train a model on the scene's own reduced-resolution version, then fuse.
+
+Wald's protocol turned into a training set: :func:`fusion.degrade.reduce_pair` reduces the guide onto
+the LR grid at the pair's ratio; the LR image becomes the reference, and random patches of it are
+degraded by the same ratio with the sensor's MTF (:class:`fusion.degrade.Degradation`, the operator
+``reduce_pair`` applies to the whole image). The model learns to undo that degradation and is then
+applied at full resolution, on the assumption that the relation between scales is scale invariant.
+
+Values are divided by ``scale`` (default: the LR image's largest absolute value) for training;
+:class:`Rescaled` wraps the fitted model so that it takes and returns the scene's own units, e.g. for
+``fusion.engine.inference.fuse_raster(..., method=Rescaled(model, scale))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fusion.data.patches import keyed_rng, random_window
+from fusion.degrade import Degradation, reduce_pair
+from fusion.engine.losses import build_loss
+from fusion.engine.optim import build_optimizer, build_scheduler
+from fusion.engine.trainer import train_step
+from fusion.errors import InputError
+from fusion.models import FusionModel
+
+
+class Rescaled(FusionModel):
+    """``model`` applied to inputs divided by ``scale``, its output multiplied back."""
+
+    def __init__(self, model: FusionModel, scale: float):
+        super().__init__(lr_bands=model.lr_bands, guide_bands=model.guide_bands)
+        self.model, self.scale = model, float(scale)
+        self.registered_name = getattr(model, "registered_name", type(model).__name__)
+
+    def halo(self, ratio: tuple[float, float]) -> int:
+        return self.model.halo(ratio)
+
+    def forward(self, lr: torch.Tensor, guide: torch.Tensor, out_size=None) -> torch.Tensor:
+        """``lr (B, C, h, w)``, ``guide (B, G, H, W)`` in scene units -> ``(B, C, H, W)``."""
+        return self.model(lr / self.scale, guide / self.scale, out_size=out_size) * self.scale
+
+
+@dataclass
+class FitResult:
+    """The fitted model (eval mode, trained on values divided by ``scale``) and the loss of every step."""
+
+    model: FusionModel
+    scale: float
+    losses: list[float] = field(default_factory=list)
+
+    def rescaled(self) -> Rescaled:
+        """The model in the scene's units (see :class:`Rescaled`)."""
+        return Rescaled(self.model, self.scale)
+
+
+def patch_size(size: tuple[int, int], ratio: tuple[float, float], patch: int | None) -> tuple[int, int]:
+    """Patch on the LR grid, at most ``size``, close to ``patch`` and spanning a whole number of reduced
+    pixels at ``ratio`` where possible (``round(q r)`` for ``q = round(patch / r)``, at least 2)."""
+    out = []
+    for n, r in zip(size, ratio, strict=True):
+        wanted = n if patch is None else min(n, patch)
+        q = max(2, round(wanted / r))
+        out.append(min(n, round(q * r)))
+    if min(s / r for s, r in zip(out, ratio, strict=True)) < 1.5:
+        raise InputError(f"the LR image {tuple(size)} is too small to reduce by {ratio} for fitting")
+    return tuple(out)
+
+
+def fit_scene(
+    model: FusionModel,
+    lr: torch.Tensor,
+    guide: torch.Tensor,
+    ratio=None,
+    sensor: str | None = None,
+    steps: int = 200,
+    patch: int | None = 64,
+    batch_size: int = 4,
+    learning_rate: float = 1e-3,
+    loss: str = "l1",
+    grad_clip: float | None = 1.0,
+    scale: float | None = None,
+    seed: int = 0,
+    guide_mtf: bool = False,
+    progress: bool = False,
+) -> FitResult:
+    """Train ``model`` on ``(lr (B, C, h, w), guide (B, G, H, W))`` reduced by their own ratio.
+
+    Args:
+        ratio: per-axis ``H / h`` by default. sensor: preset of the MTF gains (and the PAN gain when
+            ``guide_mtf``, Ciotola's variant of the guide reduction).
+        steps, batch_size, learning_rate, loss, grad_clip: the optimisation (Adam, warm-up + cosine).
+        patch: patch size on the LR grid (``None``: the whole image each step).
+        scale: divisor of all values (default: ``max |lr|``). seed: patch positions and order.
+    Returns :class:`FitResult`; the model ends in eval mode on the inputs' device.
+    """
+    if steps < 1:
+        raise InputError(f"fit needs at least one step, got {steps}")
+    scale = float(scale) if scale is not None else float(lr.detach().abs().max())
+    if not scale > 0 or not math.isfinite(scale):
+        raise InputError(f"cannot fit on an LR image whose largest value is {scale}")
+    guide_small, _, reference = reduce_pair(
+        guide / scale, lr / scale, ratio=ratio, sensor=sensor, guide_mtf=guide_mtf
+    )
+    ratio_yx = (guide.shape[-2] / lr.shape[-2], guide.shape[-1] / lr.shape[-1]) if ratio is None else ratio
+    ratio_yx = (float(ratio_yx), float(ratio_yx)) if isinstance(ratio_yx, (int, float)) else tuple(ratio_yx)
+    size = patch_size(tuple(reference.shape[-2:]), ratio_yx, patch)
+    degradation = Degradation(sensor=sensor, ratio=ratio_yx).to(lr.device)
+    optimizer = build_optimizer(model.parameters(), {"name": "adam", "lr": learning_rate})
+    scheduler = build_scheduler(optimizer, steps, warmup=max(0, steps // 20))
+    loss_fn = build_loss(loss)
+    from tqdm.auto import tqdm
+
+    model.train()
+    losses = []
+    for step in tqdm(range(steps), desc="fit", disable=not progress, dynamic_ncols=True):
+        gt, guide_batch = sample_patches(reference, guide_small, size, batch_size, keyed_rng(seed, step))
+        lr_batch = degradation(gt).lr
+        losses.append(float(train_step(model, loss_fn, optimizer, lr_batch, guide_batch, gt, grad_clip)))
+        scheduler.step()
+    model.eval()
+    return FitResult(model, scale, losses)
+
+
+def sample_patches(
+    reference: torch.Tensor, guide: torch.Tensor, size: tuple[int, int], count: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` co-located random windows of ``reference (B, C, h, w)`` and ``guide (B, G, h, w)``."""
+    pairs = []
+    for _ in range(count):
+        image = int(rng.integers(0, reference.shape[0]))
+        rows, cols = random_window(tuple(reference.shape[-2:]), size, rng)
+        pairs.append((reference[image, :, rows, cols], guide[image, :, rows, cols]))
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
