@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fusion.errors import InputError
+from fusion.nn.checks import check_broadcast
 
 
 class DyLinear(nn.Module):
@@ -50,12 +51,7 @@ class DyLinear(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_dim:
             raise InputError(f"DyLinear: expected x (..., {self.in_dim}), got {tuple(x.shape)}")
-        try:
-            torch.broadcast_shapes(x.shape[:-1], cond.shape[:-1])
-        except RuntimeError:
-            raise InputError(
-                f"DyLinear: leading dims of x {tuple(x.shape)} and cond {tuple(cond.shape)} do not broadcast"
-            ) from None
+        check_broadcast("DyLinear", {"x": x.shape[:-1], "cond": cond.shape[:-1]})
         u, v = self.temporary_weights(cond)
         low_rank = (v @ x.unsqueeze(-1)) * self.scale  # (..., rank, 1)
         return self.linear(x) + (u @ low_rank).squeeze(-1)

@@ -14,6 +14,7 @@ from torch import nn
 
 from fusion.errors import InputError
 from fusion.nn.activations import ActivationSpec, make_activation
+from fusion.nn.checks import check_broadcast
 from fusion.nn.mlp import per_layer_specs
 
 LEAKY = {"name": "leaky-relu", "params": {"negative_slope": 0.1}}
@@ -53,12 +54,7 @@ class HyperMLP(nn.Module):
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         if x.ndim < 2 or x.shape[-1] != self.widths[0]:
             raise InputError(f"HyperMLP: expected x (..., N, {self.widths[0]}), got {tuple(x.shape)}")
-        try:
-            torch.broadcast_shapes(x.shape[:-2], params.shape[:-1])
-        except RuntimeError:
-            raise InputError(
-                f"HyperMLP: leading dims of x {tuple(x.shape)} and params {tuple(params.shape)} differ"
-            ) from None
+        check_broadcast("HyperMLP", {"x (without N, in_dim)": x.shape[:-2], "params": params.shape[:-1]})
         layers = self.split(params)
         for i, (weight, bias) in enumerate(layers):
             x = x @ weight.transpose(-1, -2) + bias.unsqueeze(-2)

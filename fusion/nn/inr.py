@@ -189,7 +189,7 @@ class SpatialQuery(nn.Module):
         batch_offset = torch.arange(state.batch, device=index.device).view(-1, 1, 1) * (
             state.size[0] * state.size[1]
         )
-        rows = state.rows[(index + batch_offset).flatten()].view(*index.shape, -1)  # (B, N, K, E)
+        rows = state.rows.index_select(0, (index + batch_offset).flatten()).view(*index.shape, -1)
         encoded = self.encoding(offset)
         shared = self._per_query(state, coord, cell, guide)
         if not self.factorised:

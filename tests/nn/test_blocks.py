@@ -212,5 +212,5 @@ def test_hypermlp_errors():
         mlp(torch.randn(2, 5, 2), torch.randn(2, 26))
     with pytest.raises(InputError, match=r"x \(\.\.\., N, 2\)"):
         mlp(torch.randn(2, 5, 3), torch.randn(2, 27))
-    with pytest.raises(InputError, match="leading dims"):
+    with pytest.raises(InputError, match="do not broadcast"):
         mlp(torch.randn(2, 5, 2), torch.randn(3, 27))
