@@ -156,9 +156,9 @@ class SpatialQuery(nn.Module):
         if self.guide_dim and guide is None:
             raise InputError(f"SpatialQuery: built for {self.guide_dim} guide channels but got no guide")
         if guide is not None and (
-            guide.shape[0] != state.batch
+            guide.ndim not in (3, 4)
+            or guide.shape[0] != state.batch
             or guide.shape[1 if guide.ndim == 4 else -1] != self.guide_dim
-            or guide.ndim not in (3, 4)
         ):
             raise InputError(
                 f"SpatialQuery: expected guide features ({state.batch}, {self.guide_dim}, H, W) or "

@@ -186,5 +186,7 @@ def test_shape_errors_name_the_problem():
         query(latent, coord, cell)
     with pytest.raises(InputError, match="guide features"):
         query(latent, coord, cell, torch.randn(2, 3, 6, 6))
+    with pytest.raises(InputError, match="guide features"):
+        query(latent, coord, cell, torch.randn(2, 36 * 2))
     with pytest.raises(InputError, match="at least one hidden layer"):
         SpatialQuery(3, 2, hidden=())
