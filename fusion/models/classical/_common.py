@@ -118,9 +118,13 @@ def starlet_reach(ratio: tuple[float, float]) -> float:
     return float(max(2 * (2 ** starlet_levels(r) - 1) for r in ratio))
 
 
-def reduce_guide(pair: Pair, gains) -> torch.Tensor:
-    """The guide seen at low resolution ``(B, G, h, w)``: MTF blur with ``gains``, then decimation."""
-    blurred = mtf_blur(pair.guide, gains, pair.ratio)
+def reduce_guide(pair: Pair, gains=None) -> torch.Tensor:
+    """The guide seen at low resolution ``(B, G, h, w)``: MTF blur with ``gains`` (the starlet
+    low-pass of the toolbox's ``LPfilterPlusDec`` when ``None``), then decimation."""
+    if gains is None:
+        blurred = starlet_lowpass(pair.guide, pair.ratio)
+    else:
+        blurred = mtf_blur(pair.guide, gains, pair.ratio)
     return decimate(blurred, pair.ratio, out_size=pair.lr_size)
 
 
@@ -217,6 +221,15 @@ def mean_var(stats: Stats, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, (sq / n[:, None] - mean**2).clamp_min(0)
 
 
+def spread_ratio(variance: torch.Tensor, reference_variance: torch.Tensor, reference_mean: torch.Tensor):
+    """``sqrt(variance / reference_variance)``, the gain matching a reference image's spread to another's;
+    0 where the reference is flat (standard deviation below ``1e-7`` of its mean, the resolution of
+    variances from raw float64 sums), so a constant image injects nothing instead of noise."""
+    flat = reference_variance <= (1e-7 * reference_mean) ** 2 + torch.finfo(reference_variance.dtype).tiny
+    ratio = variance / torch.where(flat, torch.ones_like(reference_variance), reference_variance)
+    return torch.where(flat, torch.zeros_like(ratio), ratio.sqrt())
+
+
 def as_map(coefficients: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``(B, C)`` coefficients as ``(B, C, 1, 1)`` in ``like``'s dtype, to broadcast over pixels."""
     return coefficients.to(like.dtype)[..., None, None]
@@ -278,10 +291,7 @@ class ClassicalMethod(FusionModel):
         return self.fuse(pair, stats)
 
     def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
-        pair = self.pair(lr, guide, out_size)
-        if type(self).statistics is ClassicalMethod.statistics:
-            return None
-        return self.statistics(pair, core, mask)
+        return self.statistics(self.pair(lr, guide, out_size), core, mask)
 
     def statistics(self, pair: Pair, core: Core, mask: torch.Tensor | None) -> Stats | None:
         """Additive statistics over ``core``; ``None`` for methods without scene parameters."""
@@ -302,5 +312,5 @@ def equalization(stats: Stats, bands: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Gain and offset ``(B, C)`` mapping the PAN onto each band: ``P_k = a_k P + b_k`` with
     ``a_k = std(up_k) / std(LP(P))`` and mean ``mean(up_k)`` (the toolbox's intersensor matching)."""
     mean, var = mean_var(stats, "hr")
-    gain = torch.sqrt(var[:, :bands] / var[:, bands + 1 : bands + 2].clamp_min(EPS))
+    gain = spread_ratio(var[:, :bands], var[:, bands + 1 : bands + 2], mean[:, bands + 1 : bands + 2])
     return gain, mean[:, :bands] - gain * mean[:, bands : bands + 1]

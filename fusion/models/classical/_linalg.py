@@ -10,20 +10,28 @@ from __future__ import annotations
 import torch
 
 RIDGE = 1e-12
-"""Relative ridge added to Gram diagonals (times their mean diagonal) so that a constant or duplicated
+"""Ridge added to Gram matrices after scaling them to a unit diagonal, so that a constant or duplicated
 band leaves the system solvable; far below the precision of any real regression."""
 
 
-def regularize(gram: torch.Tensor) -> torch.Tensor:
-    """``gram (..., n, n)`` plus ``RIDGE * mean(diag)`` on the diagonal."""
+def unit_diagonal(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Jacobi scaling: ``(S gram S + RIDGE I, s)`` with ``S = diag(s)``, ``s = 1 / sqrt(diag(gram))``.
+
+    Regressions mix variables of very different scales (digital numbers and an intercept); solving
+    in scaled variables ``x = S x'`` keeps the ridge and the tolerances relative to each variable.
+    """
     diag = gram.diagonal(dim1=-2, dim2=-1)
-    ridge = RIDGE * diag.mean(-1, keepdim=True).clamp_min(torch.finfo(gram.dtype).tiny)
-    return gram + torch.diag_embed(ridge.expand_as(diag))
+    floor = diag.amax(-1, keepdim=True) * RIDGE + torch.finfo(gram.dtype).tiny
+    scale = torch.rsqrt(torch.maximum(diag, floor))
+    scaled = gram * scale[..., :, None] * scale[..., None, :]
+    return scaled + RIDGE * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device), scale
 
 
 def solve_spd(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """Least-squares coefficients ``x (..., n)`` from normal equations ``gram x = rhs``."""
-    return torch.linalg.solve(regularize(gram), rhs.unsqueeze(-1)).squeeze(-1)
+    scaled, scale = unit_diagonal(gram)
+    scale = scale.expand_as(rhs)
+    return torch.linalg.solve(scaled, (rhs * scale).unsqueeze(-1)).squeeze(-1) * scale
 
 
 def _solve_on_passive(gram: torch.Tensor, rhs: torch.Tensor, passive: torch.Tensor) -> torch.Tensor:
@@ -43,8 +51,8 @@ def nnls(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     is deterministic for given inputs. Returns ``x (..., n)``.
     """
     batch_shape, n = rhs.shape[:-1], rhs.shape[-1]
-    gram = regularize(gram.reshape(-1, n, n))
-    rhs = rhs.reshape(-1, n)
+    gram, scale = unit_diagonal(gram.expand(*batch_shape, n, n).reshape(-1, n, n))
+    rhs = rhs.reshape(-1, n) * scale
     x = torch.zeros_like(rhs)
     passive = torch.zeros_like(rhs, dtype=torch.bool)
     tol = 1e-10 * rhs.abs().amax(-1, keepdim=True)
@@ -72,4 +80,4 @@ def nnls(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
             leaving = todo[:, None] & passive & ((steps <= alpha) | (x <= 0))
             passive = passive & ~leaving
             x = torch.where(passive, x, 0.0)
-    return x.reshape(*batch_shape, n)
+    return (x * scale).reshape(*batch_shape, n)

@@ -25,6 +25,8 @@ from fusion.models.classical._common import (
     moments,
     mtf_reach,
     reduce_guide,
+    spread_ratio,
+    starlet_reach,
     valid_count,
 )
 from fusion.models.classical._linalg import nnls, solve_spd
@@ -48,7 +50,7 @@ class Brovey(ClassicalMethod):
 
     def fuse(self, pair, stats):
         mean, var = mean_var(stats, "hr")
-        gain = torch.sqrt(var[:, :1] / var[:, 1:].clamp_min(EPS))
+        gain = spread_ratio(var[:, :1], var[:, 1:], mean[:, 1:])
         offset = mean[:, :1] - gain * mean[:, 1:]
         pan = as_map(gain, pair.up) * pair.guide + as_map(offset, pair.up)
         return pair.up * pan / (pair.up.mean(1, keepdim=True) + EPS)
@@ -69,7 +71,7 @@ class GramSchmidt(ClassicalMethod):
         cov_iu = cov[:, :bands, :bands].mean(-1)  # cov(I, up_k)
         var_i = cov_iu.mean(-1, keepdim=True)
         gains = cov_iu / var_i
-        spread = torch.sqrt(var_i / cov[:, bands, bands, None].clamp_min(EPS))
+        spread = spread_ratio(var_i, cov[:, bands, bands, None], mean[:, bands:])
         pan = as_map(spread, pair.up) * (pair.guide - as_map(mean[:, bands:], pair.up))
         intensity = (pair.up - as_map(mean[:, :bands], pair.up)).mean(1, keepdim=True)
         return pair.up + as_map(gains, pair.up) * (pan - intensity)
@@ -95,7 +97,7 @@ class PrincipalComponents(ClassicalMethod):
         first = first * sign
         centred = pair.up - as_map(mean[:, :bands], pair.up)
         component = torch.einsum("bc,bchw->bhw", first.to(pair.up.dtype), centred)[:, None]
-        spread = torch.sqrt(variance.clamp_min(0) / cov[:, bands, bands, None].clamp_min(EPS))
+        spread = spread_ratio(variance.clamp_min(0), cov[:, bands, bands, None], mean[:, bands:])
         pan = as_map(spread, pair.up) * (pair.guide - as_map(mean[:, bands:], pair.up))
         return pair.up + as_map(first, pair.up) * (pan - component)
 
@@ -105,10 +107,10 @@ class GramSchmidtAdaptive(ClassicalMethod):
     """GSA (Aiazzi et al. 2007; toolbox ``GSA.m``), for a PAN or, per guide band, an MSI guide.
 
     The intensity is a linear combination of the interpolated bands whose weights come from a
-    regression, at low resolution, of the guide (MTF blur and decimation) on the low-resolution bands
-    with an intercept; details ``(P - mean P) - (I - mean I)`` are injected with gains
-    ``cov(I, up_k) / var(I)``. The toolbox low-passes the PAN with an a trous filter; here the guide
-    is reduced with its sensor's MTF (as in the Wald protocol).
+    regression, at low resolution, of the guide on the low-resolution bands with an intercept; the
+    guide is reduced as by the toolbox's ``LPfilterPlusDec`` (a trous low-pass, ``ceil(log2 r)``
+    levels, then decimation). Details ``(P - mean P) - (I - mean I)`` are injected with gains
+    ``cov(I, up_k) / var(I)``.
 
     With an MSI guide (``G > 1``, HSI-MSI fusion as in Yokoya et al.'s toolbox), every low-resolution
     band is assigned to the guide band it correlates with best at low resolution; each guide band
@@ -118,10 +120,10 @@ class GramSchmidtAdaptive(ClassicalMethod):
     guide_kinds = ("pan", "msi")
 
     def reach(self, ratio):
-        return max(interpolation_reach(ratio), mtf_reach(ratio) + max(ratio))
+        return max(interpolation_reach(ratio), starlet_reach(ratio) + max(ratio))
 
     def statistics(self, pair, core, mask):
-        reduced = reduce_guide(pair, self.guide_gains(pair.guide.shape[1]))
+        reduced = reduce_guide(pair)
         lr_moments = moments(torch.cat([pair.lr, reduced], 1), lr_valid(pair, core, mask), "lr")
         return {**guide_scene_moments(pair, core, mask), **lr_moments}
 

@@ -70,14 +70,33 @@ class MultiResolution(ClassicalMethod):
     def statistics(self, pair: Pair, core, mask) -> Stats:
         return equalization_statistics(pair, core, mask)
 
-    def fuse(self, pair: Pair, stats: Stats) -> torch.Tensor:
+    def fuse(self, pair: Pair, stats: Stats | None) -> torch.Tensor:
+        low = self.lowpass(pair.guide, pair)
+        if stats is None:
+            return self.inject(pair.up, pair.guide, low)
         gain, offset = equalization(stats, pair.lr.shape[1])
         gain, offset = as_map(gain, pair.up), as_map(offset, pair.up)
-        low = self.lowpass(pair.guide, pair)
         return self.inject(pair.up, gain * pair.guide + offset, gain * low + offset)
 
 
 class HighPassModulation(MultiResolution):
+    """High-pass modulation ``up_k * P / L`` (Liu 2000; Aiazzi et al. 2003), unequalised by default.
+
+    The ratio ``P / L`` does not depend on the PAN's gain, so equalisation only adds the offset
+    ``b_k``, which can bring ``a_k L + b_k`` to zero and the result to extreme values (on the
+    WorldView-2 sample at reduced resolution, the toolbox equalisation gives pixels of -57671 for
+    SFIM and -6790 for MTF-GLP-HPM). Without it every band gets the same modulation wherever the
+    low-pass is the same for all bands, so each pixel keeps the spectral angle of ``up``, and the
+    method needs no scene statistics. ``equalize=True`` applies the toolbox's per-band equalisation.
+    """
+
+    def __init__(self, sensor=None, guide_sensor=None, lr_bands=None, guide_bands=None, equalize=False):
+        super().__init__(sensor=sensor, guide_sensor=guide_sensor, lr_bands=lr_bands, guide_bands=guide_bands)
+        self.equalize = equalize
+
+    def statistics(self, pair, core, mask):
+        return super().statistics(pair, core, mask) if self.equalize else None
+
     def inject(self, up, pan, low):
         return up * pan / (low + EPS)
 
@@ -99,7 +118,8 @@ class HighPassFilter(MultiResolution):
 
 @MODELS.register("sfim")
 class SmoothingFilterModulation(HighPassModulation, HighPassFilter):
-    """SFIM (Liu 2000): ``up * P / box(P)``, the box low-pass of HPF with high-pass modulation."""
+    """SFIM (Liu 2000): ``up * P / box(P)``, the box low-pass of HPF with high-pass modulation
+    (see :class:`HighPassModulation` for ``equalize``)."""
 
 
 @MODELS.register("mtf-glp")
@@ -120,8 +140,8 @@ class MtfGlp(MultiResolution):
 @MODELS.register("mtf-glp-hpm")
 class MtfGlpHpm(HighPassModulation, MtfGlp):
     """MTF-GLP-HPM (Aiazzi et al. 2003; Vivone et al. 2014): the MTF-GLP low-pass with high-pass
-    modulation, ``up_k * P_k / L_k``. Where the low-pass is the same for every band and the matched
-    PAN has no offset, the ratio ``P_k / L_k`` is band-independent and each fused pixel keeps the
+    modulation, ``up_k * P / L_k`` (see :class:`HighPassModulation` for ``equalize``). Bands sharing
+    an MTF gain get the same modulation, so with one gain for all bands each fused pixel keeps the
     spectral angle of ``up``."""
 
 
