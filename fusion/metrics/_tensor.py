@@ -119,6 +119,21 @@ def blocks(x: torch.Tensor, size: int, shift: int | None = None) -> torch.Tensor
     return tiles.permute(0, 2, 3, 1, 4, 5).flatten(-2)
 
 
+def block_row_groups(x: torch.Tensor, size: int, shift: int | None = None) -> list[slice]:
+    """Row slices of ``x (B, C, H, W)`` holding consecutive groups of block rows within the chunk budget.
+
+    Blocks start every ``shift`` rows (default ``size``); each slice covers whole blocks only.
+    """
+    shift = shift or size
+    height = x.shape[-2]
+    block_rows = (height - size) // shift + 1
+    per_block_row = max(1, x.numel() // height) * size
+    group = max(1, chunk_elements(x.device) // per_block_row)
+    return [
+        slice(r * shift, (min(block_rows, r + group) - 1) * shift + size) for r in range(0, block_rows, group)
+    ]
+
+
 def check_block_multiple(x: torch.Tensor, size: int, what: str) -> None:
     """The toolbox's ``blockproc`` indices need H and W to be multiples of the block size."""
     h, w = x.shape[-2:]
@@ -127,21 +142,33 @@ def check_block_multiple(x: torch.Tensor, size: int, what: str) -> None:
 
 
 def chunk_elements(device: torch.device) -> int:
-    """Elements per chunk of band-by-band work: ~4 M on CPU (allocator-friendly), ~128 M on GPUs."""
-    return 1 << 22 if device.type == "cpu" else 1 << 27
+    """Elements per image strip: 512 K on CPU (temporaries stay small and cache-resident), 128 M on GPUs."""
+    return 1 << 19 if device.type == "cpu" else 1 << 27
 
 
-def per_slab(fn: Callable[..., torch.Tensor], *images: torch.Tensor) -> torch.Tensor:
-    """Apply ``fn`` to chunks of single-band slabs and reassemble ``(B, C, ...)``.
+def strip_sums(fn: Callable[..., torch.Tensor], window: int, *images: torch.Tensor) -> torch.Tensor:
+    """Sum ``fn`` over row strips of single-band slabs for a 'valid' sliding window of ``window`` rows.
 
-    ``images`` are ``(B, C, H, W)`` tensors of one shape; ``fn`` receives aligned ``(n, H, W)`` chunks of
-    their ``B * C`` slabs and returns ``(n, ...)``. Bounds the memory of intermediate maps and keeps work in
-    chunks of :func:`chunk_elements`.
+    ``images`` are ``(B, C, H, W)`` tensors of one shape. ``fn(where, *strips)`` receives aligned
+    ``(n, rows, W)`` strips (consecutive strips overlap by ``window - 1`` rows, so every valid window lies
+    in exactly one strip) and ``where = (slabs, rows)``, the slices of the flattened ``B * C`` slabs and of
+    the image rows they hold; it returns ``(n, k)`` sums over the windows of its strip. Returns
+    ``(B, C, k)``. Strips of :func:`chunk_elements` keep CPU temporaries small and cache-resident; on a GPU
+    one strip is the whole image.
     """
-    batch, bands = images[0].shape[:2]
-    flat = [x.reshape(batch * bands, *x.shape[2:]) for x in images]
-    step = max(1, chunk_elements(flat[0].device) // max(1, flat[0][0].numel()))
-    parts = [fn(*(x[i : i + step] for x in flat)) for i in range(0, batch * bands, step)]
+    batch, bands, height, width = images[0].shape
+    flat = [x.reshape(batch * bands, height, width) for x in images]
+    budget = chunk_elements(images[0].device)
+    outputs = height - window + 1
+    rows = max(1, min(outputs, budget // width - window + 1))  # output rows per strip
+    slabs = max(1, budget // ((rows + window - 1) * width))
+    parts = []
+    for s0 in range(0, batch * bands, slabs):
+        total = 0
+        for r0 in range(0, outputs, rows):
+            where = (slice(s0, s0 + slabs), slice(r0, min(outputs, r0 + rows) + window - 1))
+            total = total + fn(where, *(x[where] for x in flat))
+        parts.append(total)
     return torch.cat(parts).unflatten(0, (batch, bands))
 
 

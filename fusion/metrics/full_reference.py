@@ -9,11 +9,12 @@ on the inputs' device.
 
 from __future__ import annotations
 
+import functools
+
 import torch
-import torch.nn.functional as F
 
 from fusion.errors import InputError
-from fusion.metrics._tensor import as_pair, check_min_size
+from fusion.metrics._tensor import as_pair, check_min_size, strip_sums
 
 _PIXELS = (-2, -1)
 
@@ -99,19 +100,41 @@ def ergas(pred, ref, ratio: float, per_band: bool = False) -> torch.Tensor:
     return 100 / ratio * relative.mean(dim=1).sqrt()
 
 
-def _gaussian_window(sigma: float, truncate: float, like: torch.Tensor) -> torch.Tensor:
+def _gaussian_window(sigma: float, truncate: float = 3.5) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps of radius ``int(truncate * sigma + 0.5)`` (scikit-image's window)."""
     radius = int(truncate * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     window = torch.exp(-0.5 * (x / sigma) ** 2)
     return window / window.sum()
 
 
-def _separable_filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """'valid' correlation of every channel of ``x (B, C, H, W)`` with ``window ⊗ window``."""
-    channels = x.shape[1]
+def _valid_gaussian_filter(maps: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """'valid' filtering of complex ``maps (..., rows, W)`` with ``window ⊗ window``, by FFT."""
     k = window.numel()
-    x = F.conv2d(x, window.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
-    return F.conv2d(x, window.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+    size = maps.shape[-2:]
+    kernel = torch.zeros(size, dtype=torch.float64, device=maps.device)
+    kernel[:k, :k] = torch.outer(window, window).to(maps.device)
+    filtered = torch.fft.ifft2(
+        torch.fft.fft2(maps) * torch.fft.fft2(kernel)
+    )  # circular; the valid part is exact
+    return filtered[..., k - 1 :, k - 1 :]
+
+
+def _ssim_sum(window, c1, c2, where, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Sum of the SSIM map over the windows of strips ``(n, rows, W)``: ``(n, 1)``."""
+    offset_p, offset_r = pred.mean(dim=_PIXELS, keepdim=True), ref.mean(dim=_PIXELS, keepdim=True)
+    p, r = pred - offset_p, ref - offset_r  # offsets keep the variance terms well-conditioned
+    # two complex maps carry the four local moments (real filtering keeps real and imaginary parts apart)
+    first = _valid_gaussian_filter(torch.complex(p, r), window)
+    second = _valid_gaussian_filter(torch.complex(torch.addcmul(p * p, r, r), p * r), window)
+    mp, mr, mpr = first.real, first.imag, second.imag
+    var_sum = second.real - mp * mp - mr * mr
+    cov = mpr - mp * mr
+    mu_p, mu_r = mp + offset_p, mr + offset_r
+    c1, c2 = c1[where[0], None, None], c2[where[0], None, None]
+    numerator = (2 * mu_p * mu_r + c1) * (2 * cov + c2)
+    denominator = (mu_p * mu_p + mu_r * mu_r + c1) * (var_sum + c2)
+    return (numerator / denominator).sum(dim=_PIXELS)[:, None]
 
 
 def ssim(
@@ -130,35 +153,44 @@ def ssim(
     ``gaussian_weights=True, use_sample_covariance=False``. ``data_range`` as in :func:`psnr`.
     """
     pred, ref = as_pair(pred, ref)
-    window = _gaussian_window(sigma, 3.5, pred)
-    check_min_size(pred, window.numel(), "ssim")
-    peak = _data_range(ref, data_range)[:, :, None, None]
+    window = _gaussian_window(sigma)
+    size = window.numel()
+    check_min_size(pred, size, "ssim")
+    peak = _data_range(ref, data_range).expand(-1, pred.shape[1]).reshape(-1)  # one per flattened slab
     c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
-    # Variances from offset data: exact for the covariance terms, well-conditioned in float64.
-    offset_p, offset_r = pred.mean(dim=_PIXELS, keepdim=True), ref.mean(dim=_PIXELS, keepdim=True)
-    p, r = pred - offset_p, ref - offset_r
-    stacked = torch.cat([p, r, p * p, r * r, p * r], dim=1)
-    mp, mr, mpp, mrr, mpr = _separable_filter(stacked, window).chunk(5, dim=1)
-    var_p, var_r, cov = mpp - mp * mp, mrr - mr * mr, mpr - mp * mr
-    mu_p, mu_r = mp + offset_p, mr + offset_r
-    ssim_map = ((2 * mu_p * mu_r + c1) * (2 * cov + c2)) / (
-        (mu_p.pow(2) + mu_r.pow(2) + c1) * (var_p + var_r + c2)
+    windows = (pred.shape[-2] - size + 1) * (pred.shape[-1] - size + 1)
+    per_band_ssim = (
+        strip_sums(functools.partial(_ssim_sum, window, c1, c2), size, pred, ref)[..., 0] / windows
     )
-    per_band_ssim = ssim_map.mean(dim=_PIXELS)
     return per_band_ssim if per_band else per_band_ssim.mean(dim=1)
 
 
-_SOBEL = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
+def _sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of ``x (n, rows, W)`` on 'valid' 3 x 3 windows: ``(n, rows - 2, W - 2)``."""
+    smooth_rows = x[:, :-2] + 2 * x[:, 1:-1] + x[:, 2:]  # [1 2 1]' down the rows
+    smooth_cols = x[..., :-2] + 2 * x[..., 1:-1] + x[..., 2:]  # [1 2 1] along the columns
+    grad_x = smooth_rows[..., :-2] - smooth_rows[..., 2:]
+    grad_y = smooth_cols[:, :-2] - smooth_cols[:, 2:]
+    return torch.hypot(grad_x, grad_y)
 
 
-def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """``SCC.m``'s gradient magnitude: drop a 1-pixel border, zero-padded Sobel: ``(B, C, H-2, W-2)``."""
-    inner = x[..., 1:-1, 1:-1]
-    channels = inner.shape[1]
-    kernel = _SOBEL.to(x.device)
-    kernels = torch.stack([kernel, kernel.T])[:, None].repeat(channels, 1, 1, 1)  # (2C, 1, 3, 3)
-    gradients = F.conv2d(inner, kernels, padding=1, groups=channels)
-    return gradients.unflatten(1, (channels, 2)).pow(2).sum(dim=2).sqrt()
+def _scc_sums(height: int, where, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``(n, 3)`` sums ``Σ∇F·∇G, Σ∇F², Σ∇G²`` of a strip, with SCC.m's geometry: the 1-pixel image border
+    is dropped and the Sobel filter zero-pads the rest, i.e. the border ring acts as zeros."""
+    rows = where[1]
+    grads = []
+    for x in (pred, ref):
+        x = x.clone()
+        x[..., 0] = x[..., -1] = 0
+        if rows.start == 0:
+            x[:, 0] = 0
+        if rows.stop == height:
+            x[:, -1] = 0
+        grads.append(_sobel_magnitude(x))
+    gp, gr = grads
+    return torch.stack(
+        [(gp * gr).sum(dim=_PIXELS), gp.pow(2).sum(dim=_PIXELS), gr.pow(2).sum(dim=_PIXELS)], -1
+    )
 
 
 def scc(pred, ref, per_band: bool = False) -> torch.Tensor:
@@ -169,6 +201,7 @@ def scc(pred, ref, per_band: bool = False) -> torch.Tensor:
     """
     pred, ref = as_pair(pred, ref)
     check_min_size(pred, 3, "scc")
-    gp, gr = sobel_magnitude(pred), sobel_magnitude(ref)
-    dims = _PIXELS if per_band else (1, 2, 3)
-    return (gp * gr).sum(dim=dims) / (gp.pow(2).sum(dim=dims) * gr.pow(2).sum(dim=dims)).sqrt()
+    sums = strip_sums(functools.partial(_scc_sums, pred.shape[-2]), 3, pred, ref)  # (B, C, 3)
+    if not per_band:
+        sums = sums.sum(dim=1)
+    return sums[..., 0] / (sums[..., 1] * sums[..., 2]).sqrt()

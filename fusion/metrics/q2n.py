@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from fusion.metrics._tensor import (
     MATLAB_EPS,
     as_pair,
+    block_row_groups,
     blocks,
     check_convention,
     check_dn_range,
@@ -117,11 +118,16 @@ def q2n_map(
     if convention == "reference":
         check_dn_range(ref, "ref")
     pred, ref = (_pad_to_blocks(t, block_size, shift) for t in (pred, ref))
-    if convention == "reference":
-        pred, ref = quantize_uint16(pred), quantize_uint16(ref)
-    pred, ref = _pad_bands(pred), _pad_bands(ref)
-    quality = q2n_blocks(blocks(ref, block_size, shift), blocks(pred, block_size, shift))
-    return quality.pow(2).sum(-1).sqrt()
+
+    def prepared(x: torch.Tensor) -> torch.Tensor:
+        x = quantize_uint16(x) if convention == "reference" else x
+        return blocks(_pad_bands(x), block_size, shift)
+
+    rows = [
+        q2n_blocks(prepared(ref[..., group, :]), prepared(pred[..., group, :]))
+        for group in block_row_groups(ref, block_size, shift)
+    ]
+    return torch.cat(rows, dim=1).pow(2).sum(-1).sqrt()
 
 
 def q2n(

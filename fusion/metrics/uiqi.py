@@ -16,7 +16,7 @@ import functools
 
 import torch
 
-from fusion.metrics._tensor import as_pair, blocks, box_sum, check_min_size, per_slab
+from fusion.metrics._tensor import as_pair, block_row_groups, blocks, box_sum, check_min_size, strip_sums
 
 
 def _offset(x: torch.Tensor) -> torch.Tensor:
@@ -30,24 +30,27 @@ def q_from_sums(n: int, sx, sy, sxx_yy, sxy, cx, cy) -> torch.Tensor:
     ``sx, sy, sxx_yy, sxy`` are window sums of ``x', y', x'² + y'², x'y'``; ``cx, cy`` the offsets
     (broadcastable). Covariance terms are offset-invariant; the mean terms use ``Σx = Σx' + n cx``.
     """
-    cov = n * sxy - sx * sy
-    var_sum = n * sxx_yy - sx * sx - sy * sy
+    cov = torch.addcmul(n * sxy, sx, sy, value=-1)
+    var_sum = torch.addcmul(n * sxx_yy, sx, sx, value=-1).addcmul_(sy, sy, value=-1)
     tx, ty = sx + n * cx, sy + n * cy
-    mean_prod, mean_sq = tx * ty, tx * tx + ty * ty
+    mean_prod, mean_sq = tx * ty, torch.addcmul(tx * tx, ty, ty)
     denominator = var_sum * mean_sq
-    regular = denominator != 0
-    flat = (var_sum == 0) & (mean_sq != 0)
-    quality = torch.where(flat, 2 * mean_prod / torch.where(flat, mean_sq, 1.0), 1.0)
-    return torch.where(regular, 4 * cov * mean_prod / torch.where(regular, denominator, 1.0), quality)
+    quality = cov.mul_(mean_prod).mul_(4).div_(denominator)
+    irregular = denominator == 0
+    if irregular.any():  # img_qi.m's special cases; rare, so handled only when present
+        flat = (var_sum == 0) & (mean_sq != 0)
+        fallback = torch.where(flat, 2 * mean_prod / torch.where(flat, mean_sq, 1.0), 1.0)
+        quality = torch.where(irregular, fallback, quality)
+    return quality
 
 
-def _sliding_q_mean(block_size: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean of the sliding UIQI map of each slab pair ``(n, H, W)``: ``(n,)``."""
+def _sliding_q_sum(block_size: int, _where, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum of the sliding UIQI map of each strip pair ``(n, rows, W)``: ``(n, 1)``."""
     cx, cy = _offset(x), _offset(y)
     x, y = x - cx, y - cy
-    maps = torch.stack([x, y, x * x + y * y, x * y])  # (4, n, H, W): all running sums in one call per axis
+    maps = torch.stack([x, y, torch.addcmul(x * x, y, y), x * y])  # (4, n, rows, W): one running sum per axis
     sx, sy, sxx_yy, sxy = box_sum(maps, block_size)
-    return q_from_sums(block_size * block_size, sx, sy, sxx_yy, sxy, cx, cy).mean(dim=(-2, -1))
+    return q_from_sums(block_size * block_size, sx, sy, sxx_yy, sxy, cx, cy).sum(dim=(-2, -1))[:, None]
 
 
 def q(pred, ref, block_size: int = 32, per_band: bool = False) -> torch.Tensor:
@@ -60,7 +63,10 @@ def q(pred, ref, block_size: int = 32, per_band: bool = False) -> torch.Tensor:
     """
     pred, ref = as_pair(pred, ref)
     check_min_size(pred, block_size, "q")
-    per_band_q = per_slab(functools.partial(_sliding_q_mean, block_size), pred, ref)
+    windows = (pred.shape[-2] - block_size + 1) * (pred.shape[-1] - block_size + 1)
+    per_band_q = (
+        strip_sums(functools.partial(_sliding_q_sum, block_size), block_size, pred, ref)[..., 0] / windows
+    )
     return per_band_q if per_band else per_band_q.mean(dim=1)
 
 
@@ -74,11 +80,18 @@ def block_q_matrix(x: torch.Tensor, y: torch.Tensor, block_size: int = 32) -> to
         ``(B, Cx, Cy)``: the block-mean UIQI of each band pair (the toolbox's ``mean2(blockproc(uqi))``).
     """
     cx, cy = _offset(x), _offset(y)
-    bx, by = blocks(x - cx, block_size), blocks(y - cy, block_size)  # (B, nH, nW, C, n)
-    sx, sy = bx.sum(-1), by.sum(-1)
-    sxx, syy = (bx * bx).sum(-1), (by * by).sum(-1)
-    sxy = bx @ by.transpose(-1, -2)  # (B, nH, nW, Cx, Cy)
-    cx, cy = cx.flatten(1)[:, None, None, :, None], cy.flatten(1)[:, None, None, None, :]
-    sxx_yy = sxx[..., :, None] + syy[..., None, :]
-    quality = q_from_sums(block_size * block_size, sx[..., :, None], sy[..., None, :], sxx_yy, sxy, cx, cy)
-    return quality.mean(dim=(1, 2))
+    total = 0
+    for group in block_row_groups(x, block_size):
+        bx = blocks(x[..., group, :] - cx, block_size)  # (B, nH, nW, Cx, n)
+        by = blocks(y[..., group, :] - cy, block_size)
+        sx, sy = bx.sum(-1), by.sum(-1)
+        sxx, syy = (bx * bx).sum(-1), (by * by).sum(-1)
+        sxy = bx @ by.transpose(-1, -2)  # (B, nH, nW, Cx, Cy)
+        sxx_yy = sxx[..., :, None] + syy[..., None, :]
+        offsets = cx.flatten(1)[:, None, None, :, None], cy.flatten(1)[:, None, None, None, :]
+        quality = q_from_sums(
+            block_size * block_size, sx[..., :, None], sy[..., None, :], sxx_yy, sxy, *offsets
+        )
+        total = total + quality.sum(dim=(1, 2))
+    n_blocks = (x.shape[-2] // block_size) * (x.shape[-1] // block_size)
+    return total / n_blocks

@@ -10,6 +10,7 @@ from sewar.full_ref import q2n as sewar_q2n
 
 import fusion.metrics as M
 from fusion.errors import InputError
+from fusion.metrics import _tensor
 from fusion.metrics._tensor import fft_filter
 from fusion.metrics.no_reference import pan_lowpass
 
@@ -123,3 +124,17 @@ def test_fft_filter_matches_replicate_padded_conv2d():
     padded = torch.nn.functional.pad(x, (3, 3, 2, 2), mode="replicate")
     want = torch.nn.functional.conv2d(padded, kernels[:, None], groups=3)  # conv2d correlates, like imfilter
     assert fft_filter(x, kernels).allclose(want, atol=1e-12)
+
+
+def test_block_row_chunks_match_whole_images(small_scene, wv2_fused_like, monkeypatch):
+    fused, ms_up, pan, pan_lp = small_scene
+    f, m = (t[..., :80, :80] for t in wv2_fused_like)
+    whole = (
+        M.d_s(fused, ms_up, pan, 4, 8, pan_lp=pan_lp),
+        M.q2n(f, m, shift=16),
+        M.d_lambda(fused, ms_up, 8),
+    )
+    monkeypatch.setattr(_tensor, "chunk_elements", lambda device: 100)  # one block row per chunk
+    assert M.d_s(fused, ms_up, pan, 4, 8, pan_lp=pan_lp).allclose(whole[0], atol=1e-12)
+    assert M.q2n(f, m, shift=16).allclose(whole[1], atol=1e-12)
+    assert M.d_lambda(fused, ms_up, 8).allclose(whole[2], atol=1e-12)
