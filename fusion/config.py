@@ -13,6 +13,9 @@ does not silently fall back to a default::
     train:    {batch_size: ..., patch: ..., seed: ..., ...}
     log:      {...}
 
+A config may start from others: ``extends: base.yaml`` (or a list, paths relative to the file) merges
+the bases first, then the file's own keys over them, mapping by mapping.
+
 Overrides are ``key.sub=value`` strings; values are parsed as safe YAML (never ``eval``).
 :func:`resolve` fills a config in from a tree of defaults and rejects unknown keys at every level
 (except in open mappings such as ``model.args``); the training defaults and their meaning are
@@ -55,9 +58,23 @@ def parse_yaml(text: str) -> Any:
 SECTIONS = ("model", "data", "val", "degrade", "loss", "optim", "schedule", "train", "log")
 
 
-def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), sections=SECTIONS) -> dict[str, Any]:
-    """Read a YAML config, apply ``overrides`` and check its top-level keys against ``sections``."""
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` deep-merged onto ``base`` (mappings merge key by key, anything else is replaced)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_config_file(path: str | os.PathLike, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """One YAML config with its ``extends`` resolved: a path (or list of paths) relative to the file,
+    whose configs are merged first (in order) and then overridden by this file's keys."""
     path = Path(path)
+    if path.resolve() in _chain:
+        raise InputError(f"{path}: 'extends' loops back to itself")
     try:
         config = parse_yaml(path.read_text())
     except FileNotFoundError:
@@ -66,7 +83,18 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), sections
         raise InputError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(config, dict):
         raise InputError(f"{path}: a config must be a mapping of sections, got {type(config).__name__}")
-    config = apply_overrides(config, overrides)
+    bases = config.pop("extends", None) or []
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge(merged, read_config_file(path.parent / base, (*_chain, path.resolve())))
+    return merge(merged, config)
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), sections=SECTIONS) -> dict[str, Any]:
+    """Read a YAML config (with ``extends``), apply ``overrides`` and check its top-level keys against
+    ``sections``."""
+    path = Path(path)
+    config = apply_overrides(read_config_file(path), overrides)
     unknown = sorted(set(config) - set(sections))
     if unknown:
         raise InputError(f"{path}: unknown config key(s) {', '.join(unknown)} (known: {', '.join(sections)})")

@@ -66,16 +66,30 @@ class FusionDataset(Dataset):
         samples_per_image: random crops per image and epoch (the epoch length is ``n_images`` times it).
         augment: random flips and transposes (random crops only).
         seed: seed of the crops and flips.
+        region: ``[[top, bottom], [left, right]]`` (Python slice bounds, ``None`` for open ends) of
+            every image that crops are taken from, e.g. to hold out part of a scene for validation.
     """
 
     bands: int
     guide_bands: int | None = None
     wavelengths_nm: tuple[float, ...] | None = None
     scale: float = 1.0
+    supports_region = True  # False where crops are aligned with an LR grid instead of :meth:`window`
 
     def __init__(
-        self, patch=64, crop: str = "random", samples_per_image: int = 16, augment: bool = True, seed: int = 0
+        self,
+        patch=64,
+        crop: str = "random",
+        samples_per_image: int = 16,
+        augment: bool = True,
+        seed: int = 0,
+        region=None,
     ):
+        if region is not None and not self.supports_region:
+            raise InputError(f"dataset {self.registered_name!r} does not support region")
+        if region is not None and (len(region) != 2 or any(len(bounds) != 2 for bounds in region)):
+            raise InputError(f"region must be [[top, bottom], [left, right]], got {region!r}")
+        self.region = None if region is None else tuple(slice(*bounds) for bounds in region)
         if crop not in CROPS:
             raise InputError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
         self.patch = None if patch is None else pair_of(patch)
@@ -105,12 +119,22 @@ class FusionDataset(Dataset):
         return random_flip(sample, rng) if self.augment and rng is not None else sample
 
     def window(self, size: tuple[int, int], rng: np.random.Generator | None) -> tuple[slice, slice]:
-        """The crop of an image of ``size`` on the reference grid, as row and column slices."""
+        """The crop of an image of ``size`` on the reference grid (inside ``region``), as row and column
+        slices."""
+        bounds = [(0, n) for n in size]
+        if self.region is not None:
+            bounds = [part.indices(n)[:2] for part, n in zip(self.region, size, strict=True)]
+            if any(stop <= start for start, stop in bounds):
+                raise InputError(f"region {self.region} is empty in an image of size {tuple(size)}")
+        inner = tuple(stop - start for start, stop in bounds)
         if self.crop == "full":
-            return slice(0, size[0]), slice(0, size[1])
-        if self.crop == "centre" or rng is None:
-            return centre_window(size, self.patch)
-        return random_window(size, self.patch, rng)
+            rows, cols = slice(0, inner[0]), slice(0, inner[1])
+        elif self.crop == "centre" or rng is None:
+            rows, cols = centre_window(inner, self.patch)
+        else:
+            rows, cols = random_window(inner, self.patch, rng)
+        (top, _), (left, _) = bounds
+        return slice(rows.start + top, rows.stop + top), slice(cols.start + left, cols.stop + left)
 
     def describe(self) -> dict:
         """Band metadata recorded in checkpoints."""

@@ -155,12 +155,16 @@ class PanMSPairs(FusionDataset):
 class GeoTiffScenes(FusionDataset):
     """Large GeoTIFF guide/LR scenes read in random windows through :func:`fusion.io.open_pair`.
 
+    (No ``region``: hold out a scene, or a file cut from one, for validation.)
+
     Args:
         guide, lr: globs (one ``*`` each) pairing the files of ``root`` by the ``*`` part.
         patch: window size on the (virtual) LR grid; ``patch * ratio`` must be whole guide pixels.
         sensor, guide_mtf: as :class:`PanMSPairs`. scale: divisor of stored values (default 1).
         reproject: warp LR files in another CRS to the guide's (see :func:`fusion.io.open_pair`).
     """
+
+    supports_region = False
 
     def __init__(
         self,

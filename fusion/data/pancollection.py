@@ -33,6 +33,8 @@ class PanCollection(FusionDataset):
         patch: crop of ``gt``/``pan`` (a multiple of the ratio when ``use_lr``); ``None``: whole entries.
     """
 
+    supports_region = False  # entries are small patches already
+
     def __init__(self, root, files="*.h5", scale: float = 2047.0, use_lr: bool = True, **crop):
         super().__init__(**crop)
         root = Path(root)

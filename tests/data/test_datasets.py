@@ -158,3 +158,26 @@ def test_geotiff_scenes_read_aligned_windows(tmp_path, make_geotiff):
         check_reduced_ramp(sample["guide"].numpy(), top, left)
     with pytest.raises(InputError, match="no low-resolution partner"):
         build_dataset({"name": "geotiff-scenes", "root": tmp_path, "args": {"lr": "*_hs.tif"}})
+
+
+def test_region_holds_out_part_of_each_image(cube_folder):
+    args = {"patch": 6, "augment": False, "region": [[None, None], [25, None]]}
+    data = build_dataset({"name": "hsi-cubes", "root": cube_folder, "args": args})
+    lefts = {int(data[key]["gt"][0, 0, 0]) % 100 for key in range(60)}
+    assert min(lefts) == 25 and max(lefts) == 40 - 6  # every crop inside columns 25..39
+    val = build_dataset({"name": "hsi-cubes", "root": cube_folder, "args": {**args, "patch": None}})
+    np.testing.assert_array_equal(val[0]["gt"].numpy(), position_cube(3, 30, 40)[:, :, 25:])
+    with pytest.raises(InputError, match="does not support region"):
+        build_dataset({"name": "pancollection", "root": cube_folder, "args": {"region": [[0, 4], [0, 4]]}})
+
+
+def test_configured_wavelengths_and_empty_bands(tmp_path):
+    cube = np.random.default_rng(0).random((8, 8, 5)).astype(np.float32)
+    cube[..., [1, 3]] = 0
+    np.savez(tmp_path / "a.npz", hs=cube)
+    args = {"wavelengths_nm": [400, 800], "drop_empty_bands": True, "patch": None}
+    data = build_dataset({"name": "hsi-cubes", "root": tmp_path, "args": args})
+    assert data.bands == 3 and data.wavelengths_nm == (400.0, 600.0, 800.0)
+    np.testing.assert_array_equal(data[0]["gt"].numpy(), cube[..., [0, 2, 4]].transpose(2, 0, 1))
+    with pytest.raises(InputError, match="a.npz: 3 configured wavelengths for 5 bands"):
+        build_dataset({"name": "hsi-cubes", "root": tmp_path, "args": {"wavelengths_nm": [1, 2, 3]}})

@@ -1,17 +1,19 @@
 """Losses, optimiser, schedule, EMA and config resolution used by the trainer."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from fusion.config import resolve
+from fusion.config import load_config, resolve
 from fusion.engine.losses import build_loss, spectral_angle
 from fusion.engine.optim import EMA, build_optimizer, build_scheduler, warmup_cosine
 from fusion.engine.trainer import DEFAULTS, OPEN_KEYS, metric_mode, resolve_train_config
 from fusion.errors import InputError
 from fusion.metrics import sam
+from fusion.registry import DATASETS, MODELS
 
 
 @pytest.fixture
@@ -118,3 +120,32 @@ def test_resolve_fills_defaults_and_rejects_unknown_nested_keys():
     assert [metric_mode(m) for m in ("psnr", "sam@4", "ergas")] == ["max", "min", "min"]
     with pytest.raises(InputError, match="val.monitor"):
         metric_mode("ssim")
+
+
+def test_configs_extend_others(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "task.yaml").write_text(
+        "data: {name: hsi-cubes, root: d, args: {patch: 64, files: a}}\n"
+    )
+    (tmp_path / "other.yaml").write_text("train: {seed: 3}\ndata: {args: {files: b}}\n")
+    (tmp_path / "run.yaml").write_text("extends: [tasks/task.yaml, other.yaml]\nmodel: {name: liif}\n")
+    config = load_config(tmp_path / "run.yaml", ["data.args.patch=32"])
+    assert config == {
+        "data": {"name": "hsi-cubes", "root": "d", "args": {"patch": 32, "files": "b"}},
+        "train": {"seed": 3},
+        "model": {"name": "liif"},
+    }
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(InputError, match="loop.yaml: 'extends' loops back"):
+        load_config(tmp_path / "loop.yaml")
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_resolve_to_registered_parts(path):
+    config = resolve_train_config(load_config(path))
+    assert config["model"]["name"] in MODELS and config["data"]["name"] in DATASETS
+    assert metric_mode(config["val"]["monitor"]) == "max"
+    assert config["val"]["ratios"] == [2, 3, 4, 3.3, 8]
