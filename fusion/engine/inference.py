@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device {device}: CUDA is not available on this machine")
     return device
+
+
+def check_sensor(sensor: str | None) -> None:
+    """Refuse a sensor name without a preset (the presets themselves fall back to generic with a warning)."""
+    if sensor is None:
+        return
+    from fusion.degrade import get_sensor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            get_sensor(sensor)
+        except UserWarning as exc:
+            known = str(exc).rsplit("known sensors:", 1)[-1].strip()
+            raise InputError(f"--sensor {sensor}: unknown sensor (known: {known})") from None
 
 
 def resolve_model(
@@ -171,6 +187,7 @@ def fuse_raster(
     started = time.perf_counter()
     out = check_writable(out, overwrite)
     device = pick_device(device)
+    check_sensor(sensor)
     pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}
     with gdal_env(), open_pair(guide, lr, **pair) as scene:
         for source in (scene.guide.path, scene.lr.path):

@@ -113,6 +113,7 @@ def bad_inputs(make_geotiff, tmp_path, pair):
         ((pan, one_band, out, "--method", "pca"), ["one.tif", "pca", "at least 2"]),
         ((pan, ms, out, "--method", "glp-hs"), ["ms.tif", "glp-hs", "guide"]),
         ((pan, ms, out, "--method", "nope"), ["--method nope", "unknown model"]),
+        ((pan, ms, out, "--sensor", "hubble"), ["--sensor hubble", "unknown sensor", "worldview2"]),
         ((pan, ms, tmp_path / "no" / "out.tif"), ["out.tif", "does not exist"]),
         ((pan, ms, out, "--co", "COMPRESS"), ["--co COMPRESS", "NAME=VALUE"]),
         ((pan, ms, out, "--dtype", "int8"), ["--dtype int8"]),
