@@ -17,8 +17,9 @@ function of ``(seed, step, rank)``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,6 +50,29 @@ def find_files(root: str | os.PathLike, patterns: str | Sequence[str], what: str
     if not found:
         raise InputError(f"{root}: no {what} matching {', '.join(patterns)}")
     return found
+
+
+class PerProcess:
+    """Handles (rasterio datasets, h5py files) opened lazily, once per process and key.
+
+    File handles do not survive a fork or pickling into DataLoader workers, so each process opens
+    its own on first use: ``handles.get(key)`` calls ``opener(key)`` the first time in a process.
+    """
+
+    def __init__(self, opener: Callable[[Any], Any]):
+        self.opener = opener
+        self._handles: dict[Any, Any] = {}
+        self._pid = os.getpid()
+
+    def get(self, key):
+        if self._pid != os.getpid():
+            self._handles, self._pid = {}, os.getpid()
+        if key not in self._handles:
+            self._handles[key] = self.opener(key)
+        return self._handles[key]
+
+    def __getstate__(self):
+        return {**self.__dict__, "_handles": {}}
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

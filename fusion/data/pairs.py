@@ -15,13 +15,12 @@ learns to undo degradations at the scale below the data's own, which is the prot
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fusion.data.base import FusionDataset, Sample, find_files, to_tensor
+from fusion.data.base import FusionDataset, PerProcess, Sample, find_files, to_tensor
 from fusion.data.cubes import WAVELENGTH_KEYS, _read_arrays, bands_first, default_scale, pick_array
 from fusion.data.patches import aligned_window
 from fusion.degrade import reduce_pair
@@ -185,8 +184,7 @@ class GeoTiffScenes(FusionDataset):
             float(scale),
             reproject,
         )
-        self._scenes: dict[int, object] = {}
-        self._owner = os.getpid()
+        self._scenes = PerProcess(self._open)
         self.geometry = []  # per scene: (LR grid size, ratio (y, x) as fractions)
         for index in range(len(self.pairs)):
             scene = self._scene(index)
@@ -208,17 +206,13 @@ class GeoTiffScenes(FusionDataset):
         return tuple(n // r.denominator * r.denominator for n, r in zip(lr_size, ratio, strict=True))
 
     def _scene(self, index: int):
-        """The open scene ``index`` of this process (rasterio handles do not survive a fork)."""
-        if self._owner != os.getpid():
-            self._scenes, self._owner = {}, os.getpid()
-        if index not in self._scenes:
-            from fusion.io import open_pair
+        """The open scene ``index`` of this process."""
+        return self._scenes.get(index)
 
-            self._scenes[index] = open_pair(*self.pairs[index], reproject=self.reproject)
-        return self._scenes[index]
+    def _open(self, index: int):
+        from fusion.io import open_pair
 
-    def __getstate__(self):
-        return {**self.__dict__, "_scenes": {}}
+        return open_pair(*self.pairs[index], reproject=self.reproject)
 
     @property
     def n_images(self) -> int:

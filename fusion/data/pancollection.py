@@ -9,18 +9,27 @@ random ratios. h5py is imported on first use and files are opened lazily in each
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from fusion.data.base import FusionDataset, Sample, find_files, to_tensor
+from fusion.data.base import FusionDataset, PerProcess, Sample, find_files, to_tensor
 from fusion.data.patches import aligned_window
 from fusion.errors import InputError
 from fusion.registry import DATASETS
 
 KEYS = ("gt", "ms", "pan")
+
+
+def open_h5(path: Path):
+    """``path`` opened read-only with h5py (imported here: only this dataset needs it)."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
 @DATASETS.register("pancollection")
@@ -40,8 +49,7 @@ class PanCollection(FusionDataset):
         root = Path(root)
         self.paths = [root] if root.is_file() else find_files(root, files, "PanCollection .h5 files")
         self.scale, self.use_lr = float(scale), bool(use_lr)
-        self._files: dict[Path, object] = {}
-        self._owner = os.getpid()
+        self._files = PerProcess(open_h5)
         self.index: list[tuple[int, int]] = []  # (file, entry)
         shapes = set()
         for number, path in enumerate(self.paths):
@@ -70,19 +78,7 @@ class PanCollection(FusionDataset):
 
     def _file(self, path: Path):
         """The open h5py file of this process."""
-        import h5py
-
-        if self._owner != os.getpid():
-            self._files, self._owner = {}, os.getpid()
-        if path not in self._files:
-            try:
-                self._files[path] = h5py.File(path, "r")
-            except OSError as exc:
-                raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
-        return self._files[path]
-
-    def __getstate__(self):
-        return {**self.__dict__, "_files": {}}
+        return self._files.get(path)
 
     @property
     def n_images(self) -> int:

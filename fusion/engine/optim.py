@@ -74,10 +74,12 @@ class EMA(nn.Module):
         n = int(self.updates)
         decay = min(self.decay, (1 + n) / (10 + n))
         shadow, current = self.module.state_dict(), model.state_dict()
+        floats = [name for name, value in shadow.items() if value.is_floating_point()]
+        if floats:  # one fused kernel per dtype group instead of one per tensor
+            torch._foreach_lerp_(
+                [shadow[k] for k in floats], [current[k].detach() for k in floats], 1 - decay
+            )
         for name, value in shadow.items():
-            source = current[name].detach()
-            if value.is_floating_point():
-                value.mul_(decay).add_(source.to(value.dtype), alpha=1 - decay)
-            else:
-                value.copy_(source)
+            if not value.is_floating_point():
+                value.copy_(current[name])
         self.updates += 1

@@ -237,6 +237,15 @@ def metric_mode(monitor: str) -> str:
     return "max" if base == "psnr" else "min"
 
 
+def summary_writer():
+    """TensorBoard's ``SummaryWriter`` class; a clear error when the package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise InputError("log.tensorboard needs the tensorboard package (pip install tensorboard)") from None
+    return SummaryWriter
+
+
 class RunLog:
     """JSONL metrics, an optional TensorBoard writer and a progress bar; silent on ranks other than 0."""
 
@@ -248,13 +257,7 @@ class RunLog:
         self.path = None if run_dir is None or not env.is_main else run_dir / "metrics.jsonl"
         self.board = None
         if self.path is not None and options["tensorboard"]:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise InputError(
-                    "log.tensorboard needs the tensorboard package (pip install tensorboard)"
-                ) from None
-            self.board = SummaryWriter(str(run_dir / "tensorboard"))
+            self.board = summary_writer()(str(run_dir / "tensorboard"))
         self.bar = tqdm(
             total=total,
             initial=start,
@@ -316,6 +319,8 @@ class Trainer:
                 f"{resume}: has no training state (an exported checkpoint?); cannot resume from it"
             )
         self.device = pick_device(device, self.env)
+        if cfg["log"]["tensorboard"]:
+            summary_writer()  # fail before anything is written
         train = cfg["train"]
         if train["deterministic"]:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

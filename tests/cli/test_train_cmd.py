@@ -82,3 +82,14 @@ def test_corrupt_checkpoint_for_resume(tmp_path):
 def test_missing_config_file(tmp_path):
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1 and "none.yaml: config not found" in result.output
+
+
+def test_tensorboard_logger_without_the_package(tmp_path):
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        result = train("--out", tmp_path / "run", "--log", "tensorboard")
+        assert result.exit_code == 1 and "log.tensorboard needs the tensorboard package" in result.output
+        assert not (tmp_path / "run").exists()
+    else:
+        pytest.skip("tensorboard is installed")

@@ -1,3 +1,6 @@
+import itertools
+import pickle
+
 import h5py
 import numpy as np
 import pytest
@@ -181,3 +184,17 @@ def test_configured_wavelengths_and_empty_bands(tmp_path):
     np.testing.assert_array_equal(data[0]["gt"].numpy(), cube[..., [0, 2, 4]].transpose(2, 0, 1))
     with pytest.raises(InputError, match="a.npz: 3 configured wavelengths for 5 bands"):
         build_dataset({"name": "hsi-cubes", "root": tmp_path, "args": {"wavelengths_nm": [1, 2, 3]}})
+
+
+def test_file_backed_datasets_survive_pickling_and_worker_processes(tmp_path, make_geotiff):
+    make_geotiff("s_pan.tif", ramp(96, 80).astype(np.float32), res=10.0)
+    make_geotiff("s_ms.tif", position_cube(2, 24, 20), res=40.0)
+    data = build_dataset({"name": "geotiff-scenes", "root": tmp_path, "args": {"patch": 12}})
+    expected = [data[key] for key in range(4)]  # opens the scene in this process first
+    copy = pickle.loads(pickle.dumps(data))
+    loader = torch.utils.data.DataLoader(data, batch_size=2, num_workers=2)
+    batches = list(itertools.islice(iter(loader), 2))
+    for key in range(4):
+        for name in ("gt", "guide"):
+            torch.testing.assert_close(copy[key][name], expected[key][name], rtol=0, atol=0)
+            torch.testing.assert_close(batches[key // 2][name][key % 2], expected[key][name], rtol=0, atol=0)

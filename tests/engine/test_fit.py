@@ -1,19 +1,13 @@
 import pytest
 import torch
+from test_trainer import one_thread  # noqa: F401  (fixture)
 
 from fusion.degrade import Degradation, reduce_pair
 from fusion.engine.fit import Rescaled, fit_scene, patch_size
 from fusion.errors import InputError
 from fusion.models import create_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The CI machine is shared: one thread avoids oversubscription stalls in these loops."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def disc_scene(size=96, bands=3, discs=40, seed=0):

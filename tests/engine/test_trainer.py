@@ -19,7 +19,10 @@ from fusion.errors import InputError, OutputError
 WAVELENGTHS = np.linspace(400.0, 700.0, 6)
 
 
-@pytest.fixture(autouse=True)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
 def one_thread():
     """The CI machine is shared: one thread avoids oversubscription stalls in these loops."""
     threads = torch.get_num_threads()
