@@ -319,6 +319,8 @@ class Trainer:
                 f"{resume}: has no training state (an exported checkpoint?); cannot resume from it"
             )
         self.device = pick_device(device, self.env)
+        self.monitor = cfg["val"]["monitor"]
+        self.mode = metric_mode(self.monitor)
         if cfg["log"]["tensorboard"]:
             summary_writer()  # fail before anything is written
         train = cfg["train"]
@@ -356,7 +358,6 @@ class Trainer:
             self.optimizer, schedule["steps"], schedule["warmup"], schedule["min_lr_factor"]
         )
         degrade = cfg["degrade"]
-        srf = None if self.train_set.guide_bands else self.srf
         self.degradation = RandomDegradation(
             sensor=degrade["sensor"],
             ratio=degrade["ratio"],
@@ -364,12 +365,10 @@ class Trainer:
             snr_db=degrade["snr_db"],
             guide_snr_db=degrade["guide_snr_db"],
             shift=degrade["shift"],
-            srf=srf,
+            srf=self.srf,
             per_sample=False,
             phase=degrade["phase"],
         ).to(self.device)
-        self.monitor = cfg["val"]["monitor"]
-        self.mode = metric_mode(self.monitor)
         self.step, self.best = 0, None
         if checkpoint is not None:
             self._restore(checkpoint, resume)
@@ -489,7 +488,11 @@ class Trainer:
             self.val_set, batch_size=cfg["val"]["batch_size"], sampler=shard, generator=torch.Generator()
         )
         names = ("psnr", "sam", "ergas")
-        sums: dict[str, torch.Tensor] = {}
+        # sums of the metrics and the sample count per ratio; every rank reduces every key, even a
+        # rank whose shard is empty, so that the collective calls match
+        sums = {
+            key: torch.zeros(4, dtype=torch.float64, device=self.device) for key in [*degradations, "native"]
+        }
         for batch in loader:
             batch = {k: v.to(self.device) for k, v in batch.items()}
             gt = batch["gt"]
@@ -506,13 +509,14 @@ class Trainer:
                     [values[n].sum() for n in names]
                     + [torch.tensor(float(gt.shape[0]), device=gt.device, dtype=torch.float64)]
                 )
-                sums[key] = sums.get(key, 0) + total
+                sums[key] += total
         model.train(was_training)
         result: dict[str, float] = {}
         for key in sorted(sums, key=lambda k: (k == "native", float(k) if k != "native" else 0)):
             reduced = all_reduce_sum(sums[key], self.env).tolist()
             for name, value in zip(names, reduced[:3], strict=True):
-                result[f"{name}@{key}"] = value / reduced[3]
+                if reduced[3] > 0:
+                    result[f"{name}@{key}"] = value / reduced[3]
         for name in names:
             per_ratio = [v for k, v in result.items() if k.startswith(f"{name}@")]
             if per_ratio:
