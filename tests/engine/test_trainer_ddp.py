@@ -26,7 +26,7 @@ def test_two_gloo_processes_match_one_with_the_doubled_batch(tmp_path):
     config = {
         "model": {"name": "tiny-cnn", "args": {"width": 4, "depth": 2}},
         "data": {"name": "hsi-cubes", "root": str(root), "args": {"patch": 12, "samples_per_image": 8}},
-        "val": {"data": {}, "ratios": [2, 4], "every": 6},
+        "val": {"data": {"args": {"files": "c0.npz"}}, "ratios": [2, 4], "every": 6},  # rank 1: no image
         # a deterministic degradation (one ratio, no jitter, no noise): ranks draw their own parameters
         "degrade": {"guide": {"sensor": "nikon_d700"}, "ratio": [3, 3], "gnyq_jitter": 0.0},
         "optim": {"name": "sgd", "lr": 0.05},  # Adam would amplify float rounding in near-zero gradients
