@@ -6,8 +6,9 @@
 
 Inputs are synthetic 11-bit DN images (a smooth random field plus texture; the fused image is the
 reference perturbed per band and per pixel), float64 as the metrics compute. Each metric runs once to
-warm up, then ``--repeat`` times; the JSON holds the median and all times in seconds, the device, the
-torch version and thread count, and the machine's load average (CPU numbers on a shared machine are noisy).
+warm up, then ``--repeat`` times; the JSON holds the median and all wall-clock times, the process CPU
+times, the device, torch version, thread count and the machine's load average (wall-clock numbers on a
+shared machine are noisy; CPU time divided by the thread count is a better estimate of an idle machine).
 """
 
 from __future__ import annotations
@@ -66,14 +67,15 @@ def metric_calls(fused, reference, ms_up, pan, ratio: int, sensor: str) -> dict:
     }
 
 
-def timed(call, device: torch.device) -> float:
+def timed(call, device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call (CPU time exposes contention on a shared machine)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     call()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -99,12 +101,14 @@ def main() -> None:
     results = {}
     for name, call in calls.items():
         timed(call, device)  # warm-up (kernels, caches, allocator)
-        times = [timed(call, device) for _ in range(args.repeat)]
-        median = statistics.median(times)
+        walls, cpus = zip(*(timed(call, device) for _ in range(args.repeat)), strict=True)
+        median = statistics.median(walls)
         target = targets.get(name, targets.get("default"))
-        results[name] = {"median_s": median, "times_s": times, "target_s": target}
+        results[name] = {"median_s": median, "times_s": walls, "cpu_s": cpus, "target_s": target}
         verdict = "" if target is None else ("  ok" if median < target else f"  over the {target:g} s target")
-        print(f"{name:<11} {median:8.3f} s{verdict}", flush=True)
+        print(
+            f"{name:<11} {median:8.3f} s (process CPU {statistics.median(cpus):7.3f} s){verdict}", flush=True
+        )
     info = {
         "shape": [1, args.bands, args.size, args.size],
         "ratio": args.ratio,

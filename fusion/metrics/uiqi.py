@@ -6,8 +6,8 @@ not gets ``2 μx μy / (μx² + μy²)``, one where both also vanish gets 1. Dis
 inside ``D_lambda.m``/``D_s.m``) uses the same rules, so it agrees with the toolbox wherever the
 toolbox's value is finite.
 
-Sums are taken on data shifted by a per-band integer offset (close to the band mean): integer data stay
-integer, so window sums are exact in float64 and flat windows are recognised exactly.
+Sums are taken on data shifted by a per-band integer offset (a rounded pixel value of the band): integer
+data stay integer, so window sums are exact in float64 and flat windows are recognised exactly.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from fusion.metrics._tensor import as_pair, block_row_groups, blocks, box_sum, c
 
 
 def _offset(x: torch.Tensor) -> torch.Tensor:
-    """Integer offset near the mean of each image over its last two dims: ``(..., 1, 1)``."""
-    return x.mean(dim=(-2, -1), keepdim=True).round()
+    """Integer offset of each image over its last two dims: its rounded first pixel, ``(..., 1, 1)``.
+
+    Any constant near the data works (it only conditions the sums); the first pixel costs no pass.
+    """
+    return x[..., :1, :1].round()
 
 
 def q_from_sums(n: int, sx, sy, sxx_yy, sxy, cx, cy) -> torch.Tensor:
@@ -47,8 +50,11 @@ def q_from_sums(n: int, sx, sy, sxx_yy, sxy, cx, cy) -> torch.Tensor:
 def _sliding_q_sum(block_size: int, _where, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sum of the sliding UIQI map of each strip pair ``(n, rows, W)``: ``(n, 1)``."""
     cx, cy = _offset(x), _offset(y)
-    x, y = x - cx, y - cy
-    maps = torch.stack([x, y, torch.addcmul(x * x, y, y), x * y])  # (4, n, rows, W): one running sum per axis
+    maps = x.new_empty((4, *x.shape))  # x', y', x'² + y'², x'y': one running sum per axis for all four
+    torch.sub(x, cx, out=maps[0])
+    torch.sub(y, cy, out=maps[1])
+    torch.mul(maps[0], maps[0], out=maps[2]).addcmul_(maps[1], maps[1])
+    torch.mul(maps[0], maps[1], out=maps[3])
     sx, sy, sxx_yy, sxy = box_sum(maps, block_size)
     return q_from_sums(block_size * block_size, sx, sy, sxx_yy, sxy, cx, cy).sum(dim=(-2, -1))[:, None]
 
