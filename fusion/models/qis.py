@@ -9,10 +9,10 @@ prediction) instead of LIIF's fixed area weights. The last level returns a resid
 upsampling of the LR-HSI.
 
 The public code has one hand-wired module per level for ×4/×8/×16 at 128×128. Here the levels come
-from the ratio (:func:`level_sizes`: ``ceil(log2 r)`` levels of ``r^(1/L)`` each, per axis), so any
-ratio works, non-integer and anisotropic included; all intermediate levels share one MLP, told the
-level's scale by the cell input. The adversarial part of QIS-GAN is :class:`QISAdversarialLoss`,
-an optional training loss. Details and reasons: ``docs/models/qis.md``.
+from the ratio (:func:`level_sizes`: exact ×2 levels, then one last level of ratio ``r / 2^d`` in
+``(1, 2]``, per axis), so any ratio works, non-integer and anisotropic included; all intermediate
+levels share one MLP, told the level's scale by the cell input. The adversarial part of QIS-GAN is
+:class:`QISAdversarialLoss`, an optional training loss. Details and reasons: ``docs/models/qis.md``.
 """
 
 from __future__ import annotations
@@ -33,23 +33,22 @@ from fusion.nn.inr import spatial_neighbours
 from fusion.registry import MODELS
 
 
-def level_sizes(
-    lr_size: Sequence[int], out_size: Sequence[int], max_step: float = 2.0
-) -> list[tuple[int, int]]:
+def level_sizes(lr_size: Sequence[int], out_size: Sequence[int]) -> list[tuple[int, int]]:
     """Grid sizes of the quadtree levels from ``lr_size (h, w)`` up to ``out_size (H, W)`` (included).
 
-    ``L = ceil(log(r) / log(max_step))`` levels (at least 1) for the larger per-axis ratio ``r``; level
-    ``l`` has ``round(h * ry^(l / L)) x round(w * rx^(l / L))`` pixels, so each step is ``r^(1/L) <=
-    max_step`` on both axes and the last level is exactly ``out_size``. Ratio 4 gives ×2, ×2 (the
-    public quadtree); 3.3 gives two steps of 1.82; 3 × 4 gives (1.73, 2) twice.
+    Per axis of ratio ``r``, ``d = max(0, ceil(log2 r) - 1)`` exact doublings, then one last step of
+    ``r / 2^d`` in ``(1, 2]``; ``L = 1 + max(d)`` levels, an axis with fewer doublings keeping its size
+    at the later intermediate levels. ×4 gives ×2, ×2 (the public quadtree); ×3.3 gives ×2, ×1.65;
+    3 × 4 gives (2, 2), (1.5, 2). Intermediate grids are exact multiples of the LR grid, so a tile that
+    starts on a low-resolution pixel edge has the same level grids as the whole scene.
     """
-    if max_step <= 1:
-        raise InputError(f"qis: the largest step per level must exceed 1, got {max_step}")
-    (h, w), (big_h, big_w) = lr_size, out_size
-    ry, rx = big_h / h, big_w / w
-    levels = max(1, math.ceil(math.log(max(ry, rx)) / math.log(max_step) - 1e-9))
-    sizes = [(round(h * ry ** (k / levels)), round(w * rx ** (k / levels))) for k in range(1, levels)]
-    return [*sizes, (int(big_h), int(big_w))]
+    ratios = [big / small for small, big in zip(lr_size, out_size, strict=True)]
+    doublings = [max(0, math.ceil(math.log2(r) - 1e-9) - 1) for r in ratios]
+    sizes = [
+        tuple(int(n) * 2 ** min(level, d) for n, d in zip(lr_size, doublings, strict=True))
+        for level in range(1, max(doublings) + 1)
+    ]
+    return [*sizes, (int(out_size[0]), int(out_size[1]))]
 
 
 class QuadtreeLevel(nn.Module):
@@ -135,7 +134,6 @@ class QIS(INRModel):
         guide_dim: channels of the guide features.
         hidden, activations: hidden widths of every level MLP and their activation spec(s) (one, or one
             per hidden layer, e.g. a :func:`fusion.nn.mire_search` sequence).
-        max_step: the largest upsampling factor of one level (2: a quadtree).
     """
 
     def __init__(
@@ -146,16 +144,12 @@ class QIS(INRModel):
         guide_dim: int = 64,
         hidden: Sequence[int] = (256, 128),
         activations: ActivationSpec | Sequence[ActivationSpec] = "relu",
-        max_step: float = 2.0,
     ):
         super().__init__(lr_bands=lr_bands, guide_bands=guide_bands)
-        if max_step <= 1:
-            raise InputError(f"qis: max_step must exceed 1, got {max_step}")
         self.spectral_encoder = nn.Conv2d(lr_bands, code_dim, 3, padding=1)
         self.spatial_encoder = nn.Conv2d(guide_bands + lr_bands, guide_dim, 3, padding=1)
         self.middle = QuadtreeLevel(code_dim, guide_dim, code_dim, hidden, activations)
         self.last = QuadtreeLevel(code_dim, guide_dim, lr_bands, hidden, activations)
-        self.max_step = float(max_step)
         # Encoder (1) + one coarser pixel per level, a geometric series below 2 LR pixels, + pooling.
         self.receptive_field = 4.0
 
@@ -183,7 +177,7 @@ class QIS(INRModel):
         up = F.interpolate(lr, size=out_size, mode="bilinear", align_corners=False)
         features = F.relu(self.spatial_encoder(torch.cat((guide.to(up.dtype), up), dim=1)))
         codes = F.relu(self.spectral_encoder(lr))
-        for size in level_sizes(lr.shape[-2:], out_size, self.max_step)[:-1]:
+        for size in level_sizes(lr.shape[-2:], out_size)[:-1]:
             codes = self._dense_level(codes, F.adaptive_max_pool2d(features, size))
         return QISState(self.last.prepare(codes), tuple(codes.shape[-2:]), features, lr)
 
