@@ -11,6 +11,7 @@ from toy_models import Bilinear, FailOnCall, GuideCopy, HighPass, MeanShift, Nee
 
 import fusion
 from fusion.errors import FusionError, InputError, OutputError
+from fusion.models.base import INRModel
 from fusion.registry import MODELS
 
 ORIGIN = (500_000.0, 4_100_000.0)
@@ -73,8 +74,15 @@ def _bands_for(name):
     return guide_bands, max(cls.min_lr_bands, 4 if guide_bands == 1 else 6)
 
 
+def registered_methods():
+    """Every registered name; INR models (minutes each on a CPU) run with the slow tests."""
+    for name in fusion.list_models():
+        slow = issubclass(MODELS.get(name), INRModel)
+        yield pytest.param(name, marks=pytest.mark.slow) if slow else name
+
+
 @pytest.mark.parametrize("scene", SCENES)
-@pytest.mark.parametrize("method", fusion.list_models())
+@pytest.mark.parametrize("method", registered_methods())
 def test_every_registered_method_tiled_equals_untiled(make_geotiff, tmp_path, method, scene):
     guide_bands, lr_bands = _bands_for(method)
     guide, lr = make_pair(make_geotiff, scene, guide_bands, lr_bands)
