@@ -117,6 +117,7 @@ def evaluate_cmd(
 ):  # fmt: skip
     """Score fused images (INPUTS) against --reference or --pan/--lr, or compare --methods on GUIDE LR."""
     from fusion.metrics import evaluate, evaluate_full, evaluate_reduced
+    from fusion.metrics.protocols import interpolated_ms
 
     modes = [reference is not None, pan is not None or lr is not None, protocol is not None]
     if sum(modes) != 1:
@@ -146,6 +147,7 @@ def evaluate_cmd(
         if pan is None or lr is None:
             raise InputError("no-reference mode needs both --pan and --lr")
         guide, low, pair_ratio, shape, wavelengths = _read_pair(pan, lr, sensor, device)
+        ms_up = interpolated_ms(low, tuple(guide.shape[-2:]))
 
         def crop(fused, path):
             if tuple(fused.shape[-2:]) != tuple(shape):
@@ -156,13 +158,13 @@ def evaluate_cmd(
 
         report = _score_files(
             inputs,
-            lambda fused, name: evaluate(fused, lr=low, guide=guide, ratio=pair_ratio, method=name, **common),
+            lambda fused, name: evaluate(
+                fused, lr=low, guide=guide, ratio=pair_ratio, method=name, ms_up=ms_up, **common
+            ),
             device,
             crop=crop,
         )
-        from fusion.degrade import upsample
-
-        reference_image = ("interpolated MS", upsample(low, tuple(guide.shape[-2:]), method="auto"))
+        reference_image = ("interpolated MS", ms_up)
     else:
         if len(inputs) != 2 or not methods:
             raise InputError("--protocol needs INPUTS = GUIDE LR and --methods name[,name...]")

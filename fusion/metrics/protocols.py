@@ -120,6 +120,7 @@ def evaluate(
     data_range=None,
     metrics: Sequence[str] | None = None,
     method: str = "fused",
+    ms_up=None,
 ) -> Report:
     """Score a fused image ``(B, C, H, W)`` against a reference and/or against its inputs.
 
@@ -135,6 +136,8 @@ def evaluate(
         data_range: peak value for PSNR/SSIM (default: the reference's maximum).
         metrics: names to compute (default: all that the given inputs allow).
         method: name of the row in the report.
+        ms_up: ``lr`` already interpolated to the fused grid (default: :func:`fusion.degrade.upsample`
+            with ``method="auto"``, the 23-tap interpolator for power-of-two ratios).
     """
     check_convention(convention)
     fused = as_batch(fused, "fused")
@@ -165,7 +168,7 @@ def evaluate(
         values.update(_reduced_values(*pair, wanted, ratio, convention, block_size, data_range))
     if lr is not None and guide is not None and wanted & set(FULL_METRICS):
         values.update(
-            _full_resolution(fused, lr, guide, wanted, ratio, sensor, convention, block_size, notes)
+            _full_resolution(fused, lr, guide, ms_up, wanted, ratio, sensor, convention, block_size, notes)
         )
     meta = {
         "protocol": "full-reference" if reference is not None else "no-reference",
@@ -180,9 +183,7 @@ def evaluate(
     return Report(_rows(method, values, fused.shape[0]), meta)
 
 
-def _full_resolution(fused, lr, guide, wanted, ratio, sensor, convention, block_size, notes) -> dict:
-    from fusion.degrade import upsample
-
+def _full_resolution(fused, lr, guide, ms_up, wanted, ratio, sensor, convention, block_size, notes) -> dict:
     guide = as_batch(guide, "guide").to(fused.device)
     if guide.shape[1] != 1 or guide.shape[-2:] != fused.shape[-2:] or guide.shape[0] != fused.shape[0]:
         raise InputError(
@@ -196,9 +197,18 @@ def _full_resolution(fused, lr, guide, wanted, ratio, sensor, convention, block_
         raise InputError(
             f"fused {tuple(fused.shape[-2:])} is not lr {tuple(lr.shape[-2:])} times the ratio {ratio}"
         )
-    ms_up = upsample(lr, tuple(fused.shape[-2:]), method="auto")
+    ms_up = interpolated_ms(lr, tuple(fused.shape[-2:])) if ms_up is None else as_batch(ms_up, "ms_up")
+    if ms_up.shape != fused.shape:
+        raise InputError(f"ms_up {tuple(ms_up.shape)} and fused {tuple(fused.shape)} differ in shape")
     fused, ms_up, pan = _crop_to_blocks((fused, ms_up, guide), block_size, notes)
     return _full_values(fused, ms_up, pan, wanted, ratio, sensor, convention, block_size)
+
+
+def interpolated_ms(lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The MS on the fused grid as the full-resolution metrics see it (the toolbox's ``I_MS``)."""
+    from fusion.degrade import upsample
+
+    return upsample(lr, size, method="auto")
 
 
 def _rows(method: str, values: dict, batch: int) -> list[dict]:
@@ -253,6 +263,22 @@ def _fuse(method: Method, sensor, lr: torch.Tensor, guide: torch.Tensor) -> torc
         return model(lr, guide)
 
 
+def _compare(method_or_model, sensor, lr, guide, score, reference_image=None) -> Report:
+    """Fuse ``(lr, guide)`` with each method, score it with ``score(fused, name)``, merge the reports.
+
+    ``reference_image``: a callable giving ``(name, image)`` when the report should keep its images.
+    """
+    report = None
+    for method in _as_methods(method_or_model):
+        fused = _fuse(method, sensor, lr, guide)
+        result = score(fused, _method_name(method))
+        if reference_image is not None:
+            result.images[result.methods[0]] = fused
+            result.reference_image = report.reference_image if report is not None else reference_image()
+        report = result if report is None else report.merge(result)
+    return report
+
+
 def _as_input(x, name: str) -> torch.Tensor:
     """Model input: a ``(B, C, H, W)`` tensor in its own floating dtype (float32 for integer data)."""
     tensor = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
@@ -291,17 +317,15 @@ def evaluate_reduced(
         ratio = (guide.shape[-2] / lr.shape[-2], guide.shape[-1] / lr.shape[-1])
     ratio = _scalar_ratio(ratio, "evaluate_reduced")
     guide_reduced, lr_reduced, reference = reduce_pair(guide, lr, ratio, sensor)
-    report = None
-    for method in _as_methods(method_or_model):
-        fused = _fuse(method, sensor, lr_reduced, guide_reduced)
-        result = evaluate(
+
+    def score(fused, name):
+        return evaluate(
             fused, reference, ratio=ratio, sensor=sensor, convention=convention, block_size=block_size,
-            data_range=data_range, metrics=metrics, method=_method_name(method),
+            data_range=data_range, metrics=metrics, method=name,
         )  # fmt: skip
-        if keep_images:
-            result.images[result.methods[0]] = fused
-            result.reference_image = ("reference (original MS)", reference)
-        report = result if report is None else report.merge(result)
+
+    images = (lambda: ("reference (original MS)", reference)) if keep_images else None
+    report = _compare(method_or_model, sensor, lr_reduced, guide_reduced, score, images)
     report.meta["protocol"] = "reduced resolution (Wald)"
     return report
 
@@ -323,18 +347,15 @@ def evaluate_full(
     ``keep_images`` the report keeps the fused images and, as reference, the interpolated MS.
     """
     guide, lr = _as_input(guide, "guide"), _as_input(lr, "lr").to(guide.device)
-    report = None
-    for method in _as_methods(method_or_model):
-        fused = _fuse(method, sensor, lr, guide)
-        result = evaluate(
-            fused, lr=lr, guide=guide, ratio=ratio, sensor=sensor, convention=convention,
-            block_size=block_size, metrics=metrics or FULL_METRICS, method=_method_name(method),
-        )  # fmt: skip
-        if keep_images:
-            from fusion.degrade import upsample
+    ms_up = interpolated_ms(lr.double(), tuple(guide.shape[-2:]))  # once for all methods
 
-            result.images[result.methods[0]] = fused
-            result.reference_image = ("interpolated MS", upsample(lr, tuple(guide.shape[-2:]), method="auto"))
-        report = result if report is None else report.merge(result)
+    def score(fused, name):
+        return evaluate(
+            fused, lr=lr, guide=guide, ratio=ratio, sensor=sensor, convention=convention,
+            block_size=block_size, metrics=metrics or FULL_METRICS, method=name, ms_up=ms_up,
+        )  # fmt: skip
+
+    images = (lambda: ("interpolated MS", ms_up)) if keep_images else None
+    report = _compare(method_or_model, sensor, lr, guide, score, images)
     report.meta["protocol"] = "full resolution (no reference)"
     return report
