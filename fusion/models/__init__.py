@@ -13,6 +13,8 @@ from fusion.models import tiny  # noqa: E402,F401  (tiny-cnn, the smoke-test mod
 from fusion.models import liif  # noqa: E402,F401  (liif)
 from fusion.models import qis  # noqa: E402,F401  (qis)
 from fusion.models import hyper_inr  # noqa: E402,F401  (hyper-inr)
+from fusion.models import pinr  # noqa: E402,F401  (naive-pinr, dynamic-pinr)
+from fusion.models import ssinr  # noqa: E402,F401  (ss-inr)
 from fusion.models.base import FusionModel
 from fusion.registry import MODELS
 
