@@ -104,6 +104,20 @@ def test_forward_uses_given_statistics():
     assert relative_error(other, own) > 1e-3
 
 
+@pytest.mark.parametrize("name", ["bdsd-pc", "sfim-hs"])
+def test_fits_are_reused_only_for_equal_statistics(name):
+    guide_bands = 3 if name == "sfim-hs" else 1
+    (lr, guide, _), (lr2, guide2, _) = (make_scene((12, 12), 4, bands=4, guide_bands=guide_bands, seed=s)
+                                        for s in (20, 21))
+    model = create_model(name)
+    first = model(lr, guide)
+    other = model(lr, guide, stats=model.scene_statistics(lr2, guide2))
+    assert relative_error(other, first) > 1e-4
+    torch.testing.assert_close(model(lr, guide), first, rtol=0, atol=0)
+    fresh = create_model(name)(lr, guide, stats=model.scene_statistics(lr2, guide2))
+    torch.testing.assert_close(fresh, other)
+
+
 @pytest.mark.parametrize("name", PANSHARPENING + HSI_MSI)
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_batched_and_device_agnostic(name, device):

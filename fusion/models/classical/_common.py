@@ -293,6 +293,20 @@ class ClassicalMethod(FusionModel):
     def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
         return self.statistics(self.pair(lr, guide, out_size), core, mask)
 
+    def once_per_scene(self, stats: Stats, derive):
+        """``derive(stats)``, remembered while the statistics stay equal (every tile of a scene
+        gets the same summed statistics, so an expensive fit runs once per scene)."""
+        memo = self.__dict__.get("_scene_memo")
+        same = memo is not None and memo[0].keys() == stats.keys() and all(
+            memo[0][key].device == value.device and torch.equal(memo[0][key], value)
+            for key, value in stats.items()
+        )
+        if same:
+            return memo[1]
+        value = derive(stats)
+        self.__dict__["_scene_memo"] = ({key: v.clone() for key, v in stats.items()}, value)
+        return value
+
     def statistics(self, pair: Pair, core: Core, mask: torch.Tensor | None) -> Stats | None:
         """Additive statistics over ``core``; ``None`` for methods without scene parameters."""
         return None

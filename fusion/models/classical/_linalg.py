@@ -42,42 +42,51 @@ def _solve_on_passive(gram: torch.Tensor, rhs: torch.Tensor, passive: torch.Tens
     return torch.linalg.solve(system, torch.where(passive, rhs, 0.0).unsqueeze(-1)).squeeze(-1)
 
 
+def _feasible_step(gram, rhs, x, passive, rows) -> None:
+    """Lawson-Hanson inner loop, in place: solve on the passive set of ``rows``; where a passive
+    variable would turn non-positive, move towards the solution until the first one reaches zero,
+    drop it, and solve again."""
+    n = rhs.shape[-1]
+    for _ in range(n + 1):
+        trial = _solve_on_passive(gram[rows], rhs[rows], passive[rows])
+        blocked = passive[rows] & (trial <= 0)
+        done = ~blocked.any(-1)
+        x[rows[done]] = trial[done]
+        rows, trial, blocked = rows[~done], trial[~done], blocked[~done]
+        if rows.numel() == 0:
+            return
+        current = x[rows]
+        gap = (current - trial).clamp_min(torch.finfo(x.dtype).tiny)
+        steps = torch.where(blocked, current / gap, torch.inf)
+        alpha = steps.amin(-1, keepdim=True)
+        moved = current + alpha * (trial - current)
+        kept = passive[rows] & ~((steps <= alpha) | (moved <= 0))
+        passive[rows] = kept
+        x[rows] = torch.where(kept, moved, 0.0)
+
+
 def nnls(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """Non-negative least squares from normal equations, batched (Lawson and Hanson's active set).
 
     Minimises ``0.5 x^T gram x - rhs^T x`` subject to ``x >= 0`` for ``gram (..., n, n)`` (a Gram
     matrix ``A^T A``) and ``rhs (..., n)`` (``A^T y``), i.e. ``min ||A x - y||`` with ``x >= 0``.
-    Every problem of the batch runs the same bounded number of iterations with masks, so the result
-    is deterministic for given inputs. Returns ``x (..., n)``.
+    The passive set starts from the positive entries of the unconstrained solution (then made
+    feasible), so few iterations remain; each iteration solves only the problems not yet finished.
+    It ends when the KKT conditions hold. Returns ``x (..., n)``, deterministic for given inputs.
     """
     batch_shape, n = rhs.shape[:-1], rhs.shape[-1]
     gram, scale = unit_diagonal(gram.expand(*batch_shape, n, n).reshape(-1, n, n))
-    rhs = rhs.reshape(-1, n) * scale
+    rhs = rhs.reshape(-1, n) * scale.reshape(-1, n)
     x = torch.zeros_like(rhs)
-    passive = torch.zeros_like(rhs, dtype=torch.bool)
+    passive = torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1) > 0
+    _feasible_step(gram, rhs, x, passive, torch.arange(rhs.shape[0], device=rhs.device))
     tol = 1e-10 * rhs.abs().amax(-1, keepdim=True)
     for _ in range(3 * n):
         gradient = rhs - (gram @ x.unsqueeze(-1)).squeeze(-1)
         candidates = ~passive & (gradient > tol)
-        todo = candidates.any(-1)
-        if not todo.any():
+        rows = candidates.any(-1).nonzero().squeeze(-1)
+        if rows.numel() == 0:
             break
-        best = torch.where(candidates, gradient, -torch.inf).argmax(-1, keepdim=True)
-        passive = passive | (torch.zeros_like(passive).scatter(-1, best, True) & todo[:, None])
-        for _ in range(n + 1):
-            trial = _solve_on_passive(gram, rhs, passive)
-            blocked = passive & (trial <= 0) & todo[:, None]
-            done = todo & ~blocked.any(-1)
-            x = torch.where(done[:, None], trial, x)
-            todo = todo & ~done
-            if not todo.any():
-                break
-            # Move from x towards the trial point until the first variable hits zero; drop it.
-            steps = torch.where(blocked, x / (x - trial).clamp_min(torch.finfo(x.dtype).tiny), torch.inf)
-            alpha = steps.amin(-1, keepdim=True)
-            moved = x + alpha * (trial - x)
-            x = torch.where(todo[:, None], moved, x)
-            leaving = todo[:, None] & passive & ((steps <= alpha) | (x <= 0))
-            passive = passive & ~leaving
-            x = torch.where(passive, x, 0.0)
-    return (x * scale).reshape(*batch_shape, n)
+        passive[rows, torch.where(candidates[rows], gradient[rows], -torch.inf).argmax(-1)] = True
+        _feasible_step(gram, rhs, x, passive, rows)
+    return (x * scale.reshape(-1, n)).reshape(*batch_shape, n)

@@ -177,14 +177,19 @@ class BdsdPc(ClassicalMethod):
         return moments(torch.cat([pan, blurred, pair.lr], 1), lr_valid(pair, core, mask), "lr")
 
     def fuse(self, pair, stats):
-        bands = pair.up.shape[1]
-        valid_count(stats, "lr")
-        cross = stats["lr_cross"]
-        # Columns [P_lr, -MTF(lr)]: all coefficients of the substituted problem are >= 0.
-        signs = torch.cat([cross.new_ones(1), -cross.new_ones(bands)])
-        design = cross[:, : bands + 1, : bands + 1] * signs[:, None] * signs[None, :]
-        target = cross[:, : bands + 1, bands + 1 :] - cross[:, : bands + 1, 1 : bands + 1]  # (B, 1+C, C)
-        coeffs = nnls(design[:, None].expand(-1, bands, -1, -1), (target * signs[:, None]).transpose(1, 2))
-        coeffs = coeffs * signs  # (B, C, 1 + C): [g_k, -w_k]
+        coeffs = self.once_per_scene(stats, bdsd_coefficients)  # (B, C, 1 + C): [g_k, -w_k]
         detail = torch.einsum("bkj,bjhw->bkhw", coeffs[..., 1:].to(pair.up.dtype), pair.up)
         return pair.up + as_map(coeffs[..., 0], pair.up) * pair.guide + detail
+
+
+def bdsd_coefficients(stats) -> torch.Tensor:
+    """BDSD-PC's constrained fit ``(B, C, 1 + C)`` (``[g_k, -w_k]`` per band) from the LR Gram sums."""
+    valid_count(stats, "lr")
+    cross = stats["lr_cross"]
+    bands = (cross.shape[-1] - 1) // 2
+    # Columns [P_lr, -MTF(lr)]: all coefficients of the substituted problem are >= 0.
+    signs = torch.cat([cross.new_ones(1), -cross.new_ones(bands)])
+    design = cross[:, : bands + 1, : bands + 1] * signs[:, None] * signs[None, :]
+    target = cross[:, : bands + 1, bands + 1 :] - cross[:, : bands + 1, 1 : bands + 1]  # (B, 1+C, C)
+    coeffs = nnls(design[:, None].expand(-1, bands, -1, -1), (target * signs[:, None]).transpose(1, 2))
+    return coeffs * signs

@@ -69,8 +69,11 @@ class SfimHs(Hypersharpening):
     """SFIM-HS: ``up_k * S_k / S_k,low`` with non-negative regression coefficients."""
 
     def fuse(self, pair, stats):
-        gram, rhs = regression_system(stats, pair.guide.shape[1])
-        coeffs = nnls(gram[:, None].expand(-1, rhs.shape[1], -1, -1), rhs)
+        def fit(stats):
+            gram, rhs = regression_system(stats, pair.guide.shape[1])
+            return nnls(gram[:, None].expand(-1, rhs.shape[1], -1, -1), rhs)
+
+        coeffs = self.once_per_scene(stats, fit)
         reduced = reduce_guide(pair, self.guide_gains(pair.guide.shape[1]))
         low = synthesize(coeffs, interpolate(reduced, pair.out_size))
         return pair.up * synthesize(coeffs, pair.guide) / (low + EPS)
