@@ -40,9 +40,11 @@ def guide_scene_moments(pair: Pair, core, mask) -> Stats:
 
 @MODELS.register("brovey")
 class Brovey(ClassicalMethod):
-    """Brovey transform: ``up_k * P / I`` with ``I = mean_k(up_k)`` and the PAN matched to the mean
-    and standard deviation of ``I`` over the scene (toolbox ``Brovey.m``). Fused bands keep the
-    ratios of the interpolated bands, and their mean is the matched PAN."""
+    """Brovey transform: ``up_k * P / I``, ``I = mean_k(up_k)``, the PAN matched to the intensity.
+
+    The PAN is matched to the mean and standard deviation of ``I`` over the scene (toolbox
+    ``Brovey.m``). Fused bands keep the ratios of the interpolated bands; their mean is the matched PAN.
+    """
 
     def statistics(self, pair, core, mask):
         features = torch.cat([pair.up.mean(1, keepdim=True), pair.guide], 1)
@@ -58,9 +60,11 @@ class Brovey(ClassicalMethod):
 
 @MODELS.register("gs")
 class GramSchmidt(ClassicalMethod):
-    """Gram-Schmidt (Laben and Brower 2000), mode "average" as in toolbox ``GS.m``: intensity
-    ``I = mean_k(up_k)``, PAN matched to its mean and spread, details ``P - I`` injected with gains
-    ``cov(I, up_k) / var(I)``."""
+    """Gram-Schmidt (Laben and Brower 2000), mode "average" as in toolbox ``GS.m``.
+
+    Intensity ``I = mean_k(up_k)``, PAN matched to its mean and spread, details ``P - I`` injected
+    with gains ``cov(I, up_k) / var(I)``.
+    """
 
     def statistics(self, pair, core, mask):
         return guide_scene_moments(pair, core, mask)
@@ -79,9 +83,11 @@ class GramSchmidt(ClassicalMethod):
 
 @MODELS.register("pca")
 class PrincipalComponents(ClassicalMethod):
-    """PCA substitution: the first principal component of ``up`` (scene covariance) is replaced by
-    the PAN matched to its mean and spread. The component's sign is chosen to correlate positively
-    with the PAN (eigenvector signs are otherwise arbitrary)."""
+    """PCA substitution: the first principal component of ``up`` is replaced by the matched PAN.
+
+    Components of the scene covariance; the PAN is matched to the first one's mean and spread, whose
+    sign is chosen to correlate positively with the PAN (eigenvector signs are otherwise arbitrary).
+    """
 
     min_lr_bands = 2
 
@@ -104,7 +110,7 @@ class PrincipalComponents(ClassicalMethod):
 
 @MODELS.register("gsa")
 class GramSchmidtAdaptive(ClassicalMethod):
-    """GSA (Aiazzi et al. 2007; toolbox ``GSA.m``), for a PAN or, per guide band, an MSI guide.
+    """GSA (Aiazzi et al. 2007; toolbox ``GSA.m``): Gram-Schmidt with a regressed intensity.
 
     The intensity is a linear combination of the interpolated bands whose weights come from a
     regression, at low resolution, of the guide on the low-resolution bands with an intercept; the
@@ -157,8 +163,9 @@ def assign_bands(cov_lr: torch.Tensor, bands: int) -> torch.Tensor:
 
 @MODELS.register("bdsd-pc")
 class BdsdPc(ClassicalMethod):
-    """BDSD-PC (Vivone 2019; toolbox ``BDSD_PC.m``): band-dependent spatial detail with physical
-    constraints, ``up_k + g_k P - sum_j w_kj up_j`` with ``g_k >= 0`` and ``w_kj >= 0``.
+    """BDSD-PC (Vivone 2019; toolbox ``BDSD_PC.m``): band-dependent spatial detail, constrained.
+
+    ``up_k + g_k P - sum_j w_kj up_j`` with the physical constraints ``g_k >= 0`` and ``w_kj >= 0``.
 
     The coefficients are fitted at reduced resolution, band by band, by constrained least squares:
     ``lr_k - MTF(lr)_k ~ g_k P_lr - sum_j w_kj MTF(lr)_j``, where ``MTF(lr)`` blurs the

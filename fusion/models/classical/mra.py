@@ -118,14 +118,18 @@ class HighPassFilter(MultiResolution):
 
 @MODELS.register("sfim")
 class SmoothingFilterModulation(HighPassModulation, HighPassFilter):
-    """SFIM (Liu 2000): ``up * P / box(P)``, the box low-pass of HPF with high-pass modulation
-    (see :class:`HighPassModulation` for ``equalize``)."""
+    """SFIM (Liu 2000): ``up * P / box(P)``, HPF's box low-pass with high-pass modulation.
+
+    See :class:`HighPassModulation` for ``equalize``.
+    """
 
 
 @MODELS.register("mtf-glp")
 class MtfGlp(MultiResolution):
-    """MTF-GLP (Aiazzi et al. 2006): additive details from a generalized Laplacian pyramid whose
-    low-pass is each band's MTF-matched Gaussian (sensor GNyq), decimation and re-interpolation."""
+    """MTF-GLP (Aiazzi et al. 2006): additive details from an MTF-matched generalized Laplacian pyramid.
+
+    The low-pass is each band's MTF-matched Gaussian (sensor GNyq), decimation and re-interpolation.
+    """
 
     def lowpass(self, pan, pair):
         low = pan.new_empty(pan.shape[0], pair.lr.shape[1], *pan.shape[-2:])
@@ -139,16 +143,18 @@ class MtfGlp(MultiResolution):
 
 @MODELS.register("mtf-glp-hpm")
 class MtfGlpHpm(HighPassModulation, MtfGlp):
-    """MTF-GLP-HPM (Aiazzi et al. 2003; Vivone et al. 2014): the MTF-GLP low-pass with high-pass
-    modulation, ``up_k * P / L_k`` (see :class:`HighPassModulation` for ``equalize``). Bands sharing
+    """MTF-GLP-HPM (Aiazzi et al. 2003): the MTF-GLP low-pass with high-pass modulation.
+
+    ``up_k * P / L_k`` (see :class:`HighPassModulation` for ``equalize``). Bands sharing
     an MTF gain get the same modulation, so with one gain for all bands each fused pixel keeps the
     spectral angle of ``up``."""
 
 
 @MODELS.register("awlp")
 class Awlp(MultiResolution):
-    """AWLP (Otazu et al. 2005): a trous wavelet details of the equalised PAN, injected in proportion
-    to each band's share of the intensity, ``up_k + (P_k - L_k) * up_k / mean_j(up_j)``.
+    """AWLP (Otazu et al. 2005): a trous wavelet details injected in proportion to each band's share.
+
+    ``up_k + (P_k - L_k) * up_k / mean_j(up_j)`` with the equalised PAN ``P_k``.
 
     The low-pass is the starlet approximation after ``ceil(log2 ratio)`` levels (B3 spline). The
     toolbox scales the PAN by the spread of a bicubic down/up-sampled PAN; here, as for the other
