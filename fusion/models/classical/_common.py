@@ -29,7 +29,8 @@ from fusion.errors import InputError
 from fusion.models.base import FusionModel, Stats
 
 INTERP23_REACH = 11
-"""Low-resolution pixels the 23-tap interpolator sees on each side (measured below 10 at ratios 4-16)."""
+"""Low-resolution pixels the 23-tap interpolator sees on each side: step ``s`` filters 11 taps of a
+grid ``2^s`` times finer, ``sum_s 11 / 2^s < 11`` (measured: 8.25 at ratio 4, 9.6 at ratio 8)."""
 BICUBIC_REACH = 2
 EQUALIZATION_GNYQ = 0.3
 """Gain of the toolbox's ``LPfilterGauss``, the low-pass whose spread scales the PAN in equalisation."""
