@@ -109,15 +109,21 @@ def _gaussian_window(sigma: float, truncate: float = 3.5) -> torch.Tensor:
 
 
 def _valid_gaussian_filter(maps: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """'valid' filtering of complex ``maps (..., rows, W)`` with ``window ⊗ window``, by FFT."""
-    k = window.numel()
-    size = maps.shape[-2:]
-    kernel = torch.zeros(size, dtype=torch.float64, device=maps.device)
-    kernel[:k, :k] = torch.outer(window, window).to(maps.device)
-    filtered = torch.fft.ifft2(
-        torch.fft.fft2(maps) * torch.fft.fft2(kernel)
-    )  # circular; the valid part is exact
-    return filtered[..., k - 1 :, k - 1 :]
+    """'valid' filtering of complex ``maps (..., rows, W)`` with the symmetric ``window ⊗ window``, by FFT.
+
+    The window is centred on index 0 (wrapped), so its transform is real; the kernel's transform is the
+    outer product of the 1-D transforms (it is separable).
+    """
+    r = window.numel() // 2
+    spectra = []
+    for n in maps.shape[-2:]:
+        centred = torch.zeros(n, dtype=torch.float64, device=maps.device)
+        centred[: r + 1] = window[r:].to(maps.device)
+        centred[n - r :] = window[:r].to(maps.device)
+        spectra.append(torch.fft.fft(centred).real)
+    kernel = spectra[0][:, None] * spectra[1][None, :]
+    filtered = torch.fft.ifft2(torch.fft.fft2(maps).mul_(kernel))  # circular; the valid part is exact
+    return filtered[..., r : maps.shape[-2] - r, r : maps.shape[-1] - r]
 
 
 def _ssim_sum(window, c1, c2, where, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -125,8 +131,8 @@ def _ssim_sum(window, c1, c2, where, pred: torch.Tensor, ref: torch.Tensor) -> t
     offset_p, offset_r = pred.mean(dim=_PIXELS, keepdim=True), ref.mean(dim=_PIXELS, keepdim=True)
     p, r = pred - offset_p, ref - offset_r  # offsets keep the variance terms well-conditioned
     # two complex maps carry the four local moments (real filtering keeps real and imaginary parts apart)
-    first = _valid_gaussian_filter(torch.complex(p, r), window)
-    second = _valid_gaussian_filter(torch.complex(torch.addcmul(p * p, r, r), p * r), window)
+    moments = torch.stack([torch.complex(p, r), torch.complex(torch.addcmul(p * p, r, r), p * r)])
+    first, second = _valid_gaussian_filter(moments, window)
     mp, mr, mpr = first.real, first.imag, second.imag
     var_sum = second.real - mp * mp - mr * mr
     cov = mpr - mp * mr
