@@ -148,6 +148,26 @@ def _fuse_tile(model: FusionModel, data: TileData, tile: Tile, stats: Stats | No
     return fused[0, :, rows, cols].float().cpu().numpy()
 
 
+def _profile(scene: Scene, tile: Tile, dtype: str, nodata: float | None, co) -> dict:
+    """The output's creation profile: the scene's grid, GeoTIFF blocks that tile the cores."""
+    core = (tile.rows.core[1] - tile.rows.core[0], tile.cols.core[1] - tile.cols.core[0])
+    return output_profile(
+        scene.shape[1], scene.shape[0], scene.lr.count, dtype,
+        crs=scene.crs, transform=scene.transform, nodata=nodata,
+        block=(block_size(core[0]), block_size(core[1])), co=co,
+    )  # fmt: skip
+
+
+def _scene_tags(scene: Scene, sensor: str | None) -> dict:
+    return {
+        "FUSION_RATIO": _format_ratio(scene.ratio),
+        "FUSION_VERSION": __version__,
+        "FUSION_GUIDE": scene.guide.path.name,
+        "FUSION_LR": scene.lr.path.name,
+        **({"FUSION_SENSOR": sensor} if sensor else {}),
+    }
+
+
 @torch.inference_mode()
 def fuse_raster(
     guide: str | os.PathLike,
@@ -200,19 +220,8 @@ def fuse_raster(
         _check_bands(model, scene, tiles[0])
         out_dtype = dtype or scene.lr.dtype
         nodata = scene.output_nodata(out_dtype)
-        core = (tiles[0].rows.core[1] - tiles[0].rows.core[0], tiles[0].cols.core[1] - tiles[0].cols.core[0])
-        profile = output_profile(
-            scene.shape[1], scene.shape[0], scene.lr.count, out_dtype,
-            crs=scene.crs, transform=scene.transform, nodata=nodata,
-            block=(block_size(core[0]), block_size(core[1])), co=co,
-        )  # fmt: skip
-        tags.update(
-            FUSION_RATIO=_format_ratio(scene.ratio),
-            FUSION_VERSION=__version__,
-            FUSION_GUIDE=scene.guide.path.name,
-            FUSION_LR=scene.lr.path.name,
-            **({"FUSION_SENSOR": sensor} if sensor else {}),
-        )
+        profile = _profile(scene, tiles[0], out_dtype, nodata, co)
+        tags.update(_scene_tags(scene, sensor))
         log.info(
             "%s: %d x %d output, ratio %s, %d tile(s)",
             out,
