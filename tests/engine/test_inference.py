@@ -215,3 +215,19 @@ def test_refusals_happen_before_any_output(make_geotiff, tmp_path):
     assert (tmp_path / "out.tif").read_bytes() == b"old"
     fusion.fuse(guide, lr, tmp_path / "out.tif", Bilinear(), overwrite=True, progress=False)
     assert read(tmp_path / "out.tif")[0].shape[0] == 4
+
+
+def test_checkpoint_file_as_method(make_geotiff, tmp_path):
+    from fusion.engine.checkpoint import file_hash, save_checkpoint
+
+    guide, lr = make_pair(make_geotiff, "ratio2-offset", fn=ramp)
+    model = fusion.create_model("tiny-cnn", lr_bands=4, guide_bands=1)
+    checkpoint = save_checkpoint(model, tmp_path / "m.pt")
+    fusion.fuse(guide, lr, tmp_path / "out.tif", checkpoint, tile=TILE, progress=False)
+    fused, profile, tags = read(tmp_path / "out.tif")
+    assert tags["FUSION_METHOD"] == "tiny-cnn" and tags["FUSION_CHECKPOINT"] == file_hash(checkpoint)
+    # an untrained tiny-cnn is bilinear upsampling: exact on the ramp away from the edges
+    rows, cols = np.mgrid[0 : fused.shape[1], 0 : fused.shape[2]] + 0.5
+    x, y = profile["transform"] @ (cols, rows)
+    expected = ramp(x, y)[8:-8, 8:-8]
+    np.testing.assert_allclose(fused[0][8:-8, 8:-8], expected, rtol=0, atol=1e-5 * np.abs(expected).max())
