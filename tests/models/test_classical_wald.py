@@ -41,7 +41,8 @@ def wald_table(pan, ms, names=tuple(PANSHARPENING), guide_mtf=True) -> dict[str,
         table[name] = (float(ergas(fused, reference, 4)), float(sam(fused, reference)))
     exp_sam = table["exp"][1]
     pan_reduction = "MTF" if guide_mtf else "bicubic"
-    print(f"\nWald protocol, WorldView-2 sample, MS {tuple(ms.shape[-2:])} reduced by 4, PAN by {pan_reduction}")
+    size = tuple(ms.shape[-2:])
+    print(f"\nWald protocol, WorldView-2 sample, MS {size} reduced by 4, PAN by {pan_reduction}")
     print(f"{'method':12s} {'ERGAS':>7s} {'SAM':>7s} {'SAM/EXP':>8s}")
     for name, (e, s) in table.items():
         print(f"{name:12s} {e:7.3f} {s:7.3f} {s / exp_sam:8.3f}")
