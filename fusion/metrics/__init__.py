@@ -7,7 +7,7 @@ band-wise value exists. Metrics whose numerics depend on it take ``convention="r
 
 Full reference: :func:`psnr`, :func:`ssim`, :func:`rmse`, :func:`cc`, :func:`sam`, :func:`ergas`,
 :func:`q`, :func:`q2n`, :func:`scc`. Full resolution (no reference): :func:`d_lambda`, :func:`d_s`,
-:func:`qnr`, :func:`d_lambda_k`, :func:`hqnr`.
+:func:`qnr`, :func:`d_lambda_k`, :func:`hqnr`. :class:`Metric` wraps any of them as an ``nn.Module``.
 
 Protocols (:mod:`fusion.metrics.protocols`): :func:`evaluate` (a fused image against a reference and/or
 its inputs), :func:`evaluate_reduced` (Wald), :func:`evaluate_full`; they return a :class:`Report`
@@ -16,6 +16,7 @@ its inputs), :func:`evaluate_reduced` (Wald), :func:`evaluate_full`; they return
 
 from fusion.metrics._tensor import CONVENTIONS, TOOLBOX_BORDER, cut_border
 from fusion.metrics.full_reference import cc, ergas, psnr, rmse, sam, sam_map, scc, ssim
+from fusion.metrics.module import Metric
 from fusion.metrics.no_reference import d_lambda, d_lambda_k, d_s, hqnr, qnr
 from fusion.metrics.protocols import FULL_METRICS, REDUCED_METRICS, evaluate, evaluate_full, evaluate_reduced
 from fusion.metrics.q2n import q2n, q2n_map
@@ -24,6 +25,7 @@ from fusion.metrics.uiqi import q
 
 __all__ = [
     "FULL_METRICS",
+    "Metric",
     "REDUCED_METRICS",
     "Report",
     "CONVENTIONS",

@@ -158,3 +158,11 @@ def test_strip_processing_matches_whole_images(pair, monkeypatch):
     assert M.q(pred, ref, block_size=5).allclose(whole["q"], atol=1e-12)
     assert M.ssim(pred, ref).allclose(whole["ssim"], atol=1e-12)
     assert M.scc(pred, ref, per_band=True).allclose(whole["scc"], atol=1e-12)
+
+
+def test_metric_module_binds_arguments(pair):
+    pred, ref = pair
+    module = M.Metric("ergas", ratio=2)
+    assert module(pred, ref).allclose(M.ergas(pred, ref, 2)) and "ratio=2" in repr(module)
+    with pytest.raises(InputError, match="unknown metric"):
+        M.Metric("evaluate")
