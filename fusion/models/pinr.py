@@ -65,6 +65,15 @@ def lr_ratio(lr_size: Sequence[int], out_size: Sequence[int]) -> tuple[float, fl
     return out_size[0] / lr_size[0], out_size[1] / lr_size[1]
 
 
+def require_finer_guide(model: nn.Module, ratio: tuple[float, float]) -> None:
+    """:class:`InputError` unless the guide is finer than the low-resolution image on both axes."""
+    if min(ratio) <= 1:
+        raise InputError(
+            f"{getattr(model, 'registered_name', type(model).__name__)}: the guide must be finer than the "
+            f"low-resolution image on both axes, got ratio {ratio[0]:g} x {ratio[1]:g}"
+        )
+
+
 def to_lr_grid(x: torch.Tensor, lr_size: Sequence[int]) -> torch.Tensor:
     """Average ``x (B, D, H, W)`` over each low-resolution pixel's footprint → ``(B, D, h, w)``."""
     return area_downsample(x, lr_ratio(lr_size, x.shape[-2:]), out_size=tuple(lr_size))
@@ -394,11 +403,7 @@ class PINRBase(INRModel):
         }  # fmt: skip
 
     def check_ratio(self, ratio: tuple[float, float]) -> None:
-        if min(ratio) <= 1:
-            raise InputError(
-                f"{getattr(self, 'registered_name', type(self).__name__)}: the guide must be finer than the "
-                f"low-resolution image on both axes, got ratio {ratio[0]:g} x {ratio[1]:g}"
-            )
+        require_finer_guide(self, ratio)
 
     # -- encoding ---------------------------------------------------------------------------------
     def encode(self, lr: torch.Tensor, guide: torch.Tensor) -> PINRState:

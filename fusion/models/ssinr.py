@@ -36,7 +36,7 @@ from fusion.degrade import blur_decimate, gnyq_for, sensor_srf, spectral_respons
 from fusion.errors import InputError
 from fusion.models.base import INRModel, Stats
 from fusion.models.liif import LIIF
-from fusion.models.pinr import band_coordinates, band_wavelengths, conv3, zero_output
+from fusion.models.pinr import band_coordinates, band_wavelengths, conv3, require_finer_guide, zero_output
 from fusion.nn import SpectralQuery
 from fusion.nn.activations import ActivationSpec
 from fusion.nn.coords import sample_at
@@ -254,11 +254,7 @@ class SSINR(INRModel):
         }  # fmt: skip
 
     def check_ratio(self, ratio: tuple[float, float]) -> None:
-        if min(ratio) <= 1:
-            raise InputError(
-                f"ss-inr: the guide must be finer than the low-resolution image on both axes, got ratio "
-                f"{ratio[0]:g} x {ratio[1]:g}"
-            )
+        require_finer_guide(self, ratio)
 
     # -- degradations -------------------------------------------------------------------------------
     def spatial_degradation(self, x: torch.Tensor, lr_size: Sequence[int], gnyq) -> torch.Tensor:

@@ -220,3 +220,25 @@ def test_input_errors():
         model(*inputs(4, 1, (4, 4), (4, 8)), (4, 8))
     with pytest.raises(InputError, match="4 low-resolution bands"):
         model(*inputs(3, 1, (4, 4), (8, 8)), (8, 8))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decoders_take_mire_activation_sequences(name):
+    spatial = [{"name": "gabor", "params": {"omega": 3.0, "scale": 0.5}}, "sinc"]
+    spectral = ["raised-cosine", {"name": "sine", "params": {"omega": 2.0}}]
+    sizes = {"spatial_hidden": (8, 8), "spectral_hidden": (8, 6)}
+    model = tiny(name, trained=False, spatial_activations=spatial, spectral_activations=spectral, **sizes)
+    assert [act.spec() for act in model.spatial.decoder.acts] == [
+        {"name": "gabor", "params": {"omega": 3.0, "scale": 0.5}},
+        {"name": "sinc", "params": {"omega": 1.0}},
+    ]
+    assert [act.name for act in model.spectral.decoder.acts] == ["raised-cosine", "sine"]
+    perturb(model, scale=0.1)
+    lr, guide = inputs(4, 1, (3, 4), (8, 11))
+    with torch.no_grad():
+        before = model(lr, guide)
+        model.spectral.decoder.acts[1].omega.fill_(3.0)  # the atom's parameter is used
+        after = model(lr, guide)
+    assert torch.isfinite(before).all() and not torch.allclose(before, after)
+    with pytest.raises(InputError, match="2 hidden layer"):
+        tiny(name, spectral_hidden=(8, 8), spectral_activations=["sinc"])

@@ -227,3 +227,18 @@ def test_scene_statistics_make_a_window_equal_to_the_whole_scene():
         == 0
     )
     assert tiny(4, 2, srf=random_srf(2, 4).tolist()).scene_statistics(lr, guide) is None
+
+
+def test_decoders_take_mire_activation_sequences():
+    gabor = {"name": "gabor", "params": {"omega": 2.0, "scale": 1.0}}
+    model = tiny(4, 2, spatial_hidden=(8, 8), spatial_activations=["pswf", "gaussian"], spectral_hidden=(6,),
+                 spectral_activations=[gabor])  # fmt: skip
+    assert [act.name for act in model.spatial_inr.spatial.decoder.acts] == ["pswf", "gaussian"]
+    assert model.spectral_inr.query.decoder.acts[0].spec() == gabor
+    perturb(model, scale=0.1)
+    lr, guide = torch.rand(2, 4, 3, 4), torch.rand(2, 2, 9, 12)
+    with torch.no_grad():
+        before = model(lr, guide)
+        model.spatial_inr.spatial.decoder.acts[1].scale.fill_(2.0)
+        after = model(lr, guide)
+    assert torch.isfinite(before).all() and not torch.allclose(before, after)
