@@ -18,8 +18,10 @@ Both keep ``decimate(upsample(x))`` close to ``x`` when given the same phase (ex
 interpolator and for odd integer ratios).
 
 Every operator is built as per-axis *taps*: for each output sample, ``T`` input indices and weights
-(edge handling folded into the indices), applied by gathering -- cheap for a fixed geometry -- or
-turned into a dense ``(n_out, n_in)`` matrix for batched per-sample geometries.
+(edge handling folded into the indices), applied one tap at a time (temporaries of the output's size,
+not ``T`` times it) or turned into a dense ``(n_out, n_in)`` matrix for batched per-sample geometries.
+The 23-tap interpolator runs in polyphase form instead: half of each step's samples are copies, the
+other half sums of shifted slices.
 """
 
 from __future__ import annotations
@@ -90,10 +92,19 @@ def kernel_taps(
 
 
 def apply_taps(x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
-    """Resample ``x`` along ``dim`` (-1 or -2) with taps ``idx, weights (n_out, T)`` shared by all."""
-    moved = x.movedim(dim, -1)
-    gathered = moved[..., idx]  # (..., n_out, T)
-    return (gathered * weights.to(x.dtype)).sum(-1).movedim(-1, dim)
+    """Resample ``x`` along ``dim`` (-1 or -2) with taps ``idx, weights (n_out, T)`` shared by all.
+
+    Accumulates tap by tap, so the temporaries have the output's size whatever ``T``.
+    """
+    if dim not in (-1, -2):
+        raise ValueError(f"apply_taps resamples along dim -1 or -2, got {dim}")
+    weights = weights.to(x.dtype)
+    if dim == -2:
+        weights = weights[:, None]  # (n_out, 1, T): broadcast over the last axis
+    out = x.index_select(dim, idx[:, 0]) * weights[..., 0]
+    for t in range(1, idx.shape[-1]):
+        out.addcmul_(x.index_select(dim, idx[:, t]), weights[..., t])
+    return out
 
 
 def taps_matrix(idx: torch.Tensor, weights: torch.Tensor, n_in: int) -> torch.Tensor:
@@ -240,40 +251,66 @@ def is_power_of_two(ratio: float) -> bool:
     return abs(ratio - r) < 1e-9 and r >= 2 and (r & (r - 1)) == 0
 
 
-def interp23_taps(like: torch.Tensor) -> torch.Tensor:
-    """The toolbox's 23-tap interpolation filter (gain 2, for one dyadic step)."""
-    half = torch.tensor(_CDF23_HALF, dtype=float_range(0, like).dtype, device=like.device)
-    return 2 * torch.cat([half.flip(0), half[1:]])
+INTERP23_ODD_TAPS = tuple(2 * tap for tap in _CDF23_HALF[1::2])
+"""Taps at offsets 1, 3, ..., 11 (both sides) of the 23-tap interpolator, gain 2 per dyadic step. The
+even offsets are zero but the centre (1), so each step keeps the original samples and these taps make
+the inserted ones."""
+INTERP23_SIDE = len(INTERP23_ODD_TAPS)
+"""Original samples each inserted sample takes from either side (6)."""
+
+
+def interp23_margin(steps: int) -> int:
+    """Low-resolution samples that ``steps`` dyadic steps reach on each side: step ``s`` reads
+    ``INTERP23_SIDE`` samples of a grid ``2^(s-1)`` times finer (fewer than 12 for any ratio)."""
+    return math.ceil(sum(INTERP23_SIDE / 2**s for s in range(steps)))
 
 
 def interp23(x: torch.Tensor, ratio: Ratio, boundary: str = "circular") -> torch.Tensor:
     """Upsample ``x (..., h, w)`` by a power of two per axis with the toolbox's 23-tap interpolator.
 
-    Each dyadic step inserts zeros (original samples at odd positions in the first step, even ones
-    after, so LR pixel ``k`` lands on HR pixel ``r k + r / 2``) and filters separably; the toolbox
-    wraps around the edges (``boundary="circular"``). Runs ``log2(ratio)`` steps (the MATLAB loop
+    Each dyadic step inserts a sample between neighbours (the first step before each original sample,
+    later ones after, so LR pixel ``k`` lands on HR pixel ``r k + r / 2``) and filters separably. The
+    image is first extended at low resolution by ``boundary`` (``"circular"``: the toolbox's wrap,
+    same numbers as its zero-insert-then-wrap; ``"symmetric"``: mirrored about the edge, as MATLAB's
+    ``padarray(..., 'symmetric')``; ``"replicate"``: edge pixels repeated), so a constant image stays
+    constant up to the edges in every mode. Runs ``log2(ratio)`` steps (the MATLAB loop
     ``1 : ratio / 2`` is only right for ratios 2 and 4).
     """
     ratios = ratio_pair(ratio)
     if not all(is_power_of_two(r) for r in ratios):
         raise InputError(f"the 23-tap interpolator needs a power-of-two ratio, got {ratio!r}")
-    taps = interp23_taps(x)
     out = x
     for dim, r in zip((-2, -1), ratios, strict=True):
-        for step in range(int(round(math.log2(r)))):
-            out = _interp23_step(out, taps, dim, first=step == 0, boundary=boundary)
+        out = _interp23_axis(out, dim, int(round(math.log2(r))), boundary)
     return out
 
 
-def _interp23_step(x: torch.Tensor, taps: torch.Tensor, dim: int, first: bool, boundary: str):
+def _interp23_axis(x: torch.Tensor, dim: int, steps: int, boundary: str) -> torch.Tensor:
+    """``steps`` dyadic steps along ``dim`` of ``x (..., n, ...)`` -> ``(..., 2^steps n, ...)``.
+
+    ``start`` tracks the output-grid position of the first sample: the extension starts at
+    ``-margin``, and each step keeps samples from ``INTERP23_SIDE - 1`` on, doubling positions.
+    """
     n = x.shape[dim]
-    moved = x.movedim(dim, -1)
-    up = torch.zeros(*moved.shape[:-1], 2 * n, dtype=x.dtype, device=x.device)
-    up[..., (1 if first else 0) :: 2] = moved
-    half = taps.numel() // 2
-    idx = torch.arange(2 * n, device=x.device)[:, None] + torch.arange(-half, half + 1, device=x.device)
-    idx = fold_indices(idx, 2 * n, boundary)
-    return apply_taps(up, idx, taps.expand(2 * n, -1), dim=-1).movedim(-1, dim)
+    margin = interp23_margin(steps)
+    idx = fold_indices(torch.arange(-margin, n + margin, device=x.device), n, boundary)
+    out, start = x.index_select(dim, idx), -margin
+    for step in range(steps):
+        out = _interp23_step(out, dim)
+        start = 2 * (start + INTERP23_SIDE - 1) + (1 if step == 0 else 0)
+    return out.narrow(dim, -start, n * 2**steps)
+
+
+def _interp23_step(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """One polyphase step along ``dim`` (-1 or -2): the ``L - 11`` samples ``x[5 + j]`` of ``x (.., L, ..)``,
+    each followed by the inserted sample between it and ``x[6 + j]`` -> ``(.., 2 (L - 11), ..)``."""
+    count = x.shape[dim] - 2 * INTERP23_SIDE + 1
+    inserted = None
+    for i, weight in enumerate(INTERP23_ODD_TAPS):  # offsets 1, 3, ..., 11, both sides
+        pair = x.narrow(dim, INTERP23_SIDE - 1 - i, count) + x.narrow(dim, INTERP23_SIDE + i, count)
+        inserted = pair.mul_(weight) if inserted is None else inserted.add_(pair, alpha=weight)
+    kept = x.narrow(dim, INTERP23_SIDE - 1, count)
+    return torch.stack([kept, inserted], dim=dim).flatten(dim - 1, dim)
 
 
 def upsample_taps(n_in: int, n_out: int, offset: float, like: torch.Tensor, boundary: str = "symmetric"):
@@ -284,13 +321,19 @@ def upsample_taps(n_in: int, n_out: int, offset: float, like: torch.Tensor, boun
 
 
 def upsample(
-    x: torch.Tensor, out_size: Sequence[int], method: str = "auto", phase: str = "toolbox"
+    x: torch.Tensor,
+    out_size: Sequence[int],
+    method: str = "auto",
+    phase: str = "toolbox",
+    boundary: str = "symmetric",
 ) -> torch.Tensor:
     """Interpolate ``x (..., h, w)`` onto the HR grid ``out_size = (H, W)`` for any per-axis ratio.
 
     ``method``: ``"interp23"`` (toolbox 23-tap, power-of-two ratios, toolbox phase), ``"bicubic"``
-    (Keys, any ratio, symmetric edges) or ``"auto"``: 23-tap when both ratios are powers of two and
-    ``phase="toolbox"``, bicubic otherwise. The phase matches :func:`decimate`'s.
+    (Keys, any ratio) or ``"auto"``: 23-tap when both ratios are powers of two and
+    ``phase="toolbox"``, bicubic otherwise. The phase matches :func:`decimate`'s. ``boundary``
+    (see :data:`BOUNDARIES`) extends the image past its edges for either method; the default mirrors,
+    so a border depends only on nearby pixels (tile-safe); ``"circular"`` is the toolbox's wrap.
     """
     check_phase(phase)
     H, W = map(int, out_size)
@@ -301,9 +344,9 @@ def upsample(
     if method == "interp23":
         if phase != "toolbox":
             raise InputError("the 23-tap interpolator has the toolbox phase; use method='bicubic'")
-        return interp23(x, ratios)
+        return interp23(x, ratios, boundary)
     if method != "bicubic":
         raise InputError(f"unknown upsampling method {method!r}; use 'auto', 'interp23' or 'bicubic'")
-    taps_y = upsample_taps(x.shape[-2], H, phase_offset(ratios[0], phase), x)
-    taps_x = upsample_taps(x.shape[-1], W, phase_offset(ratios[1], phase), x)
+    taps_y = upsample_taps(x.shape[-2], H, phase_offset(ratios[0], phase), x, boundary)
+    taps_x = upsample_taps(x.shape[-1], W, phase_offset(ratios[1], phase), x, boundary)
     return resample_axes(x, taps_y, taps_x)

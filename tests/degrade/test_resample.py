@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from fusion.degrade import area_downsample, decimate, imresize, interp23, upsample
+from fusion.degrade.resample import BOUNDARIES
 
 
 @pytest.mark.parametrize("ratio", [3, 4])
@@ -57,10 +59,11 @@ def test_imresize_scale_gives_matlab_size_and_keeps_constants():
     np.testing.assert_allclose(out, 2.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize("ratio", [2, 4, 8])
-def test_interp23_keeps_samples_and_phase(ratio):
+def test_interp23_keeps_samples_and_phase(ratio, boundary):
     lr = torch.rand(1, 2, 8, 6, dtype=torch.float64)
-    hr = interp23(lr, ratio)
+    hr = interp23(lr, ratio, boundary)
     assert hr.shape[-2:] == (8 * ratio, 6 * ratio)
     offset = ratio // 2  # LR pixel k lands on HR pixel r k + r / 2
     np.testing.assert_allclose(hr[..., offset::ratio, offset::ratio], lr, atol=1e-12)
@@ -74,6 +77,70 @@ def test_interp23_is_exact_on_band_limited_signals():
     hr = interp23(lr, 4)
     truth = torch.cos(2 * np.pi * 3 * torch.arange(4 * n, dtype=torch.float64) / (4 * n))
     np.testing.assert_allclose(hr[0, 0, 0], truth, atol=2e-3)
+
+
+# the toolbox's CDF23 coefficients, independent of the module's copy: offsets 0, 1, ..., 11
+TOOLBOX_CDF23 = 2 * np.array([0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0,
+                              -0.005192756653, 0, 0.000807762146, 0, -0.000060081482])
+NUMPY_PAD_MODES = {"symmetric": "symmetric", "replicate": "edge", "circular": "wrap"}
+
+
+def interp23_numpy(lr: np.ndarray, ratios, boundary: str, pad: int = 16) -> np.ndarray:
+    """The toolbox's ``interp23tap`` (zero insertion at 2:2:end, then 1:2:end, circular 23-tap filtering)
+    run with scipy on the low-resolution image padded by numpy in ``boundary`` mode, then cropped."""
+    taps = np.concatenate([TOOLBOX_CDF23[:0:-1], TOOLBOX_CDF23])
+    img = np.pad(lr, [(0, 0)] * (lr.ndim - 2) + [(pad, pad)] * 2, mode=NUMPY_PAD_MODES[boundary])
+    for axis, r in zip((-2, -1), ratios, strict=True):
+        for step in range(int(np.log2(r))):
+            shape = list(img.shape)
+            shape[axis] *= 2
+            up = np.zeros(shape)
+            index = [slice(None)] * img.ndim
+            index[axis] = slice(1 if step == 0 else 0, None, 2)
+            up[tuple(index)] = img
+            img = ndimage.correlate1d(up, taps, axis=axis, mode="wrap")
+    ry, rx = ratios
+    return img[..., pad * ry : (pad + lr.shape[-2]) * ry, pad * rx : (pad + lr.shape[-1]) * rx]
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("ratios", [(2, 2), (4, 4), (8, 8), (2, 8), (8, 4)])
+def test_interp23_is_the_toolbox_filter_on_the_extended_image(ratios, boundary):
+    """Every boundary mode is the toolbox's interpolation of the low-resolution image extended in that
+    mode (circular: the toolbox itself, whose wrap of the zero-inserted image is a wrap at low resolution)."""
+    lr = torch.rand(1, 2, 9, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    got = interp23(lr, ratios, boundary).numpy()
+    np.testing.assert_allclose(got, interp23_numpy(lr.numpy(), ratios, boundary), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("ratios", [(2, 2), (4, 4), (8, 8), (2, 8), (8, 4)])
+def test_interp23_keeps_constants_up_to_the_edges(ratios, boundary):
+    """A constant image extends to the same constant in every mode, so the result is the toolbox's
+    (circular) everywhere, edges included; that is the constant itself up to the truncation of the
+    published coefficients: each dyadic step's odd taps sum to ``1 - deficit`` (deficit 4e-10)."""
+    flat = torch.full((1, 2, 5, 7), 3.7, dtype=torch.float64)
+    out = interp23(flat, ratios, boundary)
+    assert out.shape[-2:] == (5 * ratios[0], 7 * ratios[1])
+    np.testing.assert_allclose(out, interp23(flat, ratios, "circular"), rtol=1e-15, atol=0)
+    deficit = 1 - 2 * TOOLBOX_CDF23[1::2].sum()
+    steps = np.log2(ratios).sum()
+    np.testing.assert_allclose(out, 3.7, rtol=1.5 * steps * deficit, atol=0)
+
+
+@pytest.mark.parametrize("method, ratio", [("auto", 4), ("auto", 8), ("bicubic", 3)])
+def test_upsample_border_depends_only_on_nearby_pixels(method, ratio):
+    """The default boundary does not wrap: changing the right half of the image leaves the output's
+    left border unchanged (the tiling contract); the toolbox's circular wrap does not."""
+    lr = torch.rand(1, 1, 6, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    changed = lr.clone()
+    changed[..., 16:] += 1.0
+    size = (6 * ratio, 32 * ratio)
+    border = (..., slice(0, 2 * ratio))
+    torch.testing.assert_close(upsample(changed, size, method)[border], upsample(lr, size, method)[border],
+                               rtol=0, atol=0)
+    wrapped = [upsample(x, size, method, boundary="circular")[border] for x in (changed, lr)]
+    assert (wrapped[0] - wrapped[1]).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("ratio", [2, 3, 4, 6, 8])

@@ -14,7 +14,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 
 from fusion.degrade import decimate, gnyq_for, interp23, kernel_size, mtf_blur, pan_gnyq, upsample
 from fusion.degrade.resample import (
@@ -59,17 +58,14 @@ class Pair:
 def interpolate(x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
     """The methods' interpolated image ``(B, C, H, W)`` of ``x (B, C, h, w)`` (the toolbox's EXP).
 
-    Power-of-two ratios use the toolbox's 23-tap interpolator, other ratios Keys' bicubic. The 23-tap
-    filter wraps around the edges; padding the low-resolution image by replication first keeps the
-    wrap out of the result, so an image's border depends only on nearby pixels (as tiling needs).
+    Power-of-two ratios use the toolbox's 23-tap interpolator, other ratios Keys' bicubic. Instead of
+    the toolbox's wrap around the edges, the 23-tap filter sees the low-resolution image extended by
+    replication (bicubic: mirrored), so an image's border depends only on nearby pixels (as tiling needs).
     """
     ry, rx = out_size[0] / x.shape[-2], out_size[1] / x.shape[-1]
     if not (is_power_of_two(ry) and is_power_of_two(rx)):
         return upsample(x, out_size, method="bicubic")
-    pad = INTERP23_REACH + 1
-    up = interp23(F.pad(x, (pad, pad, pad, pad), mode="replicate"), (ry, rx))
-    top, left = round(pad * ry), round(pad * rx)
-    return up[..., top : top + out_size[0], left : left + out_size[1]]
+    return interp23(x, (ry, rx), boundary="replicate")
 
 
 def interpolation_reach(ratio: tuple[float, float]) -> float:
