@@ -18,15 +18,19 @@ from fusion.errors import InputError
 from fusion.registry import LOSSES
 
 
-def spectral_angle(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def spectral_angle(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Mean angle (radians) between the spectra of ``pred`` and ``target`` ``(B, C, H, W)``.
 
-    ``acos`` has an infinite slope at 0 (identical spectra), so the cosine is clamped to ``1 - eps``
-    -- differentiable everywhere, off by at most ``sqrt(2 eps)`` radians.
+    Computed in float32 at least (also for bf16 inputs under autocast). ``acos`` has an infinite slope at identical spectra,
+    so the cosine is clamped to ``1 - eps`` (``eps`` must stay representable next to 1 in float32, where
+    ``1 - 1e-8 == 1``), off by at most ``sqrt(2 eps)`` radians; the norms come from squared sums
+    clamped away from 0, whose gradient stays finite for all-zero spectra.
     """
+    dtype = torch.promote_types(pred.dtype, torch.float32)
+    pred, target = pred.to(dtype), target.to(dtype)
     dot = (pred * target).sum(dim=1)
-    norms = pred.norm(dim=1) * target.norm(dim=1)
-    cosine = (dot / norms.clamp_min(eps)).clamp(-1 + eps, 1 - eps)
+    norms = (pred.pow(2).sum(dim=1) * target.pow(2).sum(dim=1)).clamp_min(1e-30).sqrt()
+    cosine = (dot / norms).clamp(-1 + eps, 1 - eps)
     return torch.acos(cosine).mean()
 
 
@@ -50,7 +54,7 @@ class MSE(nn.Module):
 class SAM(nn.Module):
     """Mean spectral angle in radians (:func:`spectral_angle`)."""
 
-    def __init__(self, eps: float = 1e-8):
+    def __init__(self, eps: float = 1e-6):
         super().__init__()
         self.eps = eps
 
