@@ -21,10 +21,11 @@ from fusion.registry import LOSSES
 def spectral_angle(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Mean angle (radians) between the spectra of ``pred`` and ``target`` ``(B, C, H, W)``.
 
-    Computed in float32 at least (also for bf16 inputs under autocast). ``acos`` has an infinite slope at identical spectra,
-    so the cosine is clamped to ``1 - eps`` (``eps`` must stay representable next to 1 in float32, where
-    ``1 - 1e-8 == 1``), off by at most ``sqrt(2 eps)`` radians; the norms come from squared sums
-    clamped away from 0, whose gradient stays finite for all-zero spectra.
+    Computed in float32 at least (also for bf16 inputs under autocast). ``acos`` has an infinite
+    slope at identical spectra, so the cosine is clamped to ``1 - eps`` (``eps`` must stay
+    representable next to 1 in float32, where ``1 - 1e-8 == 1``), off by at most ``sqrt(2 eps)``
+    radians; the norms come from squared sums clamped away from 0, whose gradient stays finite for
+    all-zero spectra.
     """
     dtype = torch.promote_types(pred.dtype, torch.float32)
     pred, target = pred.to(dtype), target.to(dtype)

@@ -217,15 +217,19 @@ def train_step(
     amp: bool = False,
 ) -> torch.Tensor:
     """One optimiser step on ``(lr (B, C, h, w), guide (B, G, H, W)) -> gt (B, C, H, W)``; returns the
-    detached loss."""
+    detached loss.
+
+    A step whose loss or gradient norm is not finite (a bf16 overflow, a degenerate batch) is skipped,
+    so one bad batch cannot turn every weight into NaN; the returned loss shows it in the log.
+    """
     optimizer.zero_grad(set_to_none=True)
     with autocast(gt.device, amp):
         pred = model(lr, guide, out_size=tuple(gt.shape[-2:]))
     loss = loss_fn(pred.float(), gt.float())
     loss.backward()
-    if grad_clip:
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+    if bool(torch.isfinite(loss) & torch.isfinite(norm)):
+        optimizer.step()
     return loss.detach()
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from fusion.config import load_config, resolve
 from fusion.engine.losses import build_loss, spectral_angle
 from fusion.engine.optim import EMA, build_optimizer, build_scheduler, warmup_cosine
-from fusion.engine.trainer import DEFAULTS, OPEN_KEYS, metric_mode, resolve_train_config
+from fusion.engine.trainer import DEFAULTS, OPEN_KEYS, metric_mode, resolve_train_config, train_step
 from fusion.errors import InputError
 from fusion.metrics import sam
 from fusion.registry import DATASETS, MODELS
@@ -160,3 +160,34 @@ def test_shipped_configs_resolve_to_registered_parts(path):
     assert config["model"]["name"] in MODELS and config["data"]["name"] in DATASETS
     assert metric_mode(config["val"]["monitor"]) == "max"
     assert config["val"]["ratios"] == [2, 3, 4, 3.3, 8]
+
+
+@pytest.mark.parametrize("poison", ["loss", "gradient"])
+def test_a_non_finite_step_is_skipped_and_leaves_the_weights(poison):
+    torch.manual_seed(0)
+
+    class Upsampler(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 1)
+
+        def forward(self, lr, guide, out_size):
+            out = self.conv(nn.functional.interpolate(lr, size=out_size))
+            return out * float("nan") if poison == "loss" else out
+
+    model = Upsampler()
+    if poison == "gradient":  # a finite loss with an infinite gradient, as a bf16 overflow in backward gives
+        hook = model.conv.weight.register_hook(lambda grad: grad * float("inf"))
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    lr, guide, gt = torch.rand(1, 2, 3, 3), torch.rand(1, 1, 6, 6), torch.rand(1, 2, 6, 6)
+    l1 = build_loss("l1")
+    loss = train_step(model, l1, optimizer, lr, guide, gt, grad_clip=1.0)
+    assert torch.isfinite(loss).item() == (poison == "gradient")
+    for old, new in zip(before, model.parameters(), strict=True):
+        assert torch.equal(old, new)
+    if poison == "gradient":
+        hook.remove()
+    model.forward = lambda lr, guide, out_size: model.conv(nn.functional.interpolate(lr, size=out_size))
+    train_step(model, l1, optimizer, lr, guide, gt)  # a finite step moves the weights
+    assert not torch.equal(before[0], model.conv.weight)
