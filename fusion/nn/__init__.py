@@ -1,12 +1,11 @@
 """Reusable layers of the INR models: coordinates, queries, encodings, activations and blocks.
 
 No I/O and no registry here; models compose these. timm is imported only inside this package, and
-only when :class:`WindowAttention` is first used, so the queries run where timm is not installed.
+only when a :class:`WindowAttention` is built, so the queries run where timm is not installed.
 """
 
-import importlib
-
 from fusion.nn.activations import MIRE_ATOMS, Atom, activation_names, make_activation
+from fusion.nn.attention import WindowAttention
 from fusion.nn.coords import (
     grid_coords,
     make_cell,
@@ -47,8 +46,3 @@ __all__ = [
     "sample_at",
 ]
 
-
-def __getattr__(name: str):
-    if name == "WindowAttention":
-        return importlib.import_module("fusion.nn.attention").WindowAttention
-    raise AttributeError(f"module 'fusion.nn' has no attribute {name!r}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from timm.models.swin_transformer import WindowAttention as TimmWindowAttention
 from torch import nn
 
 from fusion.errors import InputError
@@ -53,6 +52,10 @@ class WindowAttention(nn.Module):
             raise InputError(
                 f"WindowAttention: shift {self.shift_size} must lie in [0, window {self.window_size})"
             )
+        # timm (and the torchvision it imports, ~5 s) loads when a model with attention is built,
+        # not when fusion.models is imported
+        from timm.models.swin_transformer import WindowAttention as TimmWindowAttention
+
         self.attn = TimmWindowAttention(
             dim, num_heads=num_heads, window_size=self.window_size, qkv_bias=qkv_bias
         )
