@@ -30,6 +30,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread, for tests of many tiny ops that extra threads only slow down on a shared
+    machine; modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def device(request) -> torch.device:
     return torch.device(request.config.getoption("--device"))
 

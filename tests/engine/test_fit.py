@@ -1,6 +1,5 @@
 import pytest
 import torch
-from test_trainer import one_thread  # noqa: F401  (fixture)
 
 from fusion.degrade import Degradation, reduce_pair
 from fusion.engine.fit import Rescaled, fit_scene, patch_size

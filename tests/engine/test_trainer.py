@@ -23,15 +23,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def one_thread():
-    """The CI machine is shared: one thread avoids oversubscription stalls in these loops."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def cube_root(tmp_path):
     """Two smooth 6-band cubes (24 x 24) with wavelengths covering the Nikon D700 response."""
     rng = np.random.default_rng(0)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from zoo import GUIDE_BANDS, build, guide_kinds, learnable, one_thread, perturb  # noqa: F401
+from zoo import GUIDE_BANDS, build, guide_kinds, learnable, perturb
 
 from fusion.engine.checkpoint import load_checkpoint, save_checkpoint
 from fusion.errors import InputError
 from fusion.models import list_models
 from fusion.models.base import INRModel
 from fusion.registry import MODELS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RATIOS = [2, 3, 4, 2.5, 3.3, (3, 4)]
 BANDS = [4, 8, 31, 103]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from zoo import assert_local, one_thread, tiny_args  # noqa: F401
+from zoo import assert_local, tiny_args
 
 from fusion.errors import InputError
 from fusion.models import create_model
 from fusion.models.hyper_inr import cell_position, per_cell_mlp
 from fusion.nn import HyperMLP, encode_coords, make_coord
 from fusion.nn.activations import Sinc
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_hyper(bands=4, guide=3, **kw):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 from classical_scenes import run_tiled
-from zoo import build, one_thread  # noqa: F401
+from zoo import build
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CASES = [
     ("liif", 2),

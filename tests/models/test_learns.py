@@ -17,11 +17,13 @@ import inspect
 import numpy as np
 import pytest
 import torch
-from zoo import build, inr_names, one_thread  # noqa: F401
+from zoo import build, inr_names
 
 from fusion.degrade import simulate, upsample
 from fusion.metrics import psnr
 from fusion.registry import MODELS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CROP = (slice(320, 352), slice(32, 64))
 RATIO = 4

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from zoo import assert_bilinear_when_silent, assert_local, one_thread, tiny_args  # noqa: F401
+from zoo import assert_bilinear_when_silent, assert_local, tiny_args
 
 from fusion.errors import InputError
 from fusion.models import create_model
 from fusion.nn.activations import Gabor, Sinc
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_liif(bands: int = 4, **kw):

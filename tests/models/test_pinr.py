@@ -13,18 +13,11 @@ from fusion.models.pinr import DDEMBlock, DynamicPINR, NaivePINR, SpectralDecode
 from fusion.nn import DyLinear
 from fusion.nn.coords import make_cell, make_coord, normalize_wavelengths
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 NAMES = ("naive-pinr", "dynamic-pinr")
 #: Band centres (nm) deliberately out of order, like an MS image stored as red, green, blue, NIR.
 WAVELENGTHS = (660.0, 560.0, 480.0, 830.0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many tiny ops: extra intra-op threads only slow them down on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(name: str, bands: int = 4, guide_bands: int = 1, trained: bool = True, **options):

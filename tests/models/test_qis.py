@@ -7,11 +7,13 @@ import math
 
 import pytest
 import torch
-from zoo import assert_bilinear_when_silent, assert_local, one_thread, tiny_args  # noqa: F401
+from zoo import assert_bilinear_when_silent, assert_local, tiny_args
 
 from fusion.models import create_model
 from fusion.models.qis import QISAdversarialLoss, QISDiscriminator, QuadtreeLevel, level_sizes
 from fusion.nn.activations import Gaussian, Sine
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from test_pinr import one_thread  # noqa: F401  (autouse: one intra-op thread)
 from zoo import perturb
 
 from fusion.degrade import blur_decimate, decimate, gnyq_for, mtf_blur, sensor_srf, spectral_response
@@ -14,6 +13,8 @@ from fusion.errors import InputError
 from fusion.models import create_model
 from fusion.models.base import INRModel
 from fusion.models.ssinr import SSINR, SpectralLift, core_pixels, estimate_response, spectral_centres
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CAVE_NM = tuple(400.0 + 10 * k for k in range(31))
 

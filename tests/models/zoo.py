@@ -8,24 +8,12 @@ parameters, and being an :class:`~fusion.models.base.INRModel`.
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from fusion.models import create_model, list_models
 from fusion.models.base import INRModel
 from fusion.registry import MODELS
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Autouse in the modules that import it: many tiny ops, which extra intra-op threads only slow
-    down on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 #: Guide band count used for each guide kind.
 GUIDE_BANDS = {"pan": 1, "msi": 3}

@@ -39,9 +39,5 @@ def independent():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """These tests run many tiny ops, which extra intra-op threads only slow down on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here runs many tiny ops: one intra-op thread (the shared ``one_thread`` fixture)."""
