@@ -216,7 +216,12 @@ def fuse_raster(
         model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor)
         model = model.to(device).eval()
         ratio = tuple(float(r) for r in scene.ratio)
-        tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio))
+        tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio), *model.tile_alignment())
+        if len(tiles) > 1 and not model.exact_tiling:
+            log.warning(
+                "%s pools over its whole input: %d tiles approximate an untiled run (--tile 0 is exact "
+                "if the scene fits in memory)", method, len(tiles)
+            )
         _check_bands(model, scene, tiles[0])
         out_dtype = dtype or scene.lr.dtype
         nodata = scene.output_nodata(out_dtype)

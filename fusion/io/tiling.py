@@ -59,17 +59,28 @@ class Tile:
         return f"rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}"
 
 
-def core_size(size: int, ratio: Fraction, tile: int | None) -> int:
+def alignment_unit(ratio: Fraction, lr_unit: int = 1, out_unit: int = 1) -> int:
+    """Output pixels that tile starts must be multiples of, along one axis with ratio ``p / q``.
+
+    Always a whole number of low-resolution pixels that is a multiple of ``lr_unit`` (a model's
+    attention windows, say), and a multiple of ``out_unit`` output pixels (a model's output cells).
+    """
+    p, q = ratio.numerator, ratio.denominator
+    lr_pixels = math.lcm(q, lr_unit)
+    return math.lcm(lr_pixels // q * p, out_unit)
+
+
+def core_size(size: int, ratio: Fraction, tile: int | None, unit: int | None = None) -> int:
     """Core length along one axis: ``tile`` rounded down to the alignment unit (whole axis if ``None``/0).
 
-    The unit is ``lcm(p, 16)`` when that fits in ``tile`` (so cores also fall on GeoTIFF block
-    boundaries), else ``p``.
+    ``unit`` defaults to :func:`alignment_unit` (``p``); cores are multiples of ``lcm(unit, 16)`` when
+    that fits in ``tile`` (so they also fall on GeoTIFF block boundaries), else of ``unit``.
     """
-    p = ratio.numerator
+    unit = unit or alignment_unit(ratio)
     if not tile or tile >= size:
-        return math.ceil(size / p) * p
-    unit = math.lcm(p, BLOCK_MULTIPLE)
-    unit = unit if unit <= tile else p
+        return math.ceil(size / unit) * unit
+    block_unit = math.lcm(unit, BLOCK_MULTIPLE)
+    unit = block_unit if block_unit <= tile else unit
     return max(unit, tile // unit * unit)
 
 
@@ -79,11 +90,15 @@ def block_size(core: int) -> int:
     return divisors[-1] if divisors else MAX_BLOCK
 
 
-def plan_axis(size: int, ratio: Fraction, tile: int | None, halo: int) -> list[Span]:
-    """Spans covering ``size`` output pixels: cores of :func:`core_size`, ``halo`` pixels of context."""
+def plan_axis(size: int, ratio: Fraction, tile: int | None, halo: int, unit: int | None = None) -> list[Span]:
+    """Spans covering ``size`` output pixels: cores of :func:`core_size`, ``halo`` pixels of context.
+
+    Cores and windows start on multiples of ``unit`` (default :func:`alignment_unit`, ``p``).
+    """
     p, q = ratio.numerator, ratio.denominator
-    core = core_size(size, ratio, tile)
-    pad = math.ceil(halo / p) * p
+    unit = unit or alignment_unit(ratio)
+    core = core_size(size, ratio, tile, unit)
+    pad = math.ceil(halo / unit) * unit
     spans = []
     for start in range(0, size, core):
         stop = min(size, start + core)
@@ -93,9 +108,15 @@ def plan_axis(size: int, ratio: Fraction, tile: int | None, halo: int) -> list[S
 
 
 def plan_tiles(
-    shape: tuple[int, int], ratio: tuple[Fraction, Fraction], tile: int | None, halo: int
+    shape: tuple[int, int],
+    ratio: tuple[Fraction, Fraction],
+    tile: int | None,
+    halo: int,
+    lr_unit: int = 1,
+    out_unit: int = 1,
 ) -> list[Tile]:
-    """Row-major tiles covering an output of ``shape (H, W)``."""
-    rows = plan_axis(shape[0], ratio[0], tile, halo)
-    cols = plan_axis(shape[1], ratio[1], tile, halo)
+    """Row-major tiles covering an output of ``shape (H, W)``, starting on multiples of ``lr_unit``
+    low-resolution pixels and of ``out_unit`` output pixels (see :func:`alignment_unit`)."""
+    rows = plan_axis(shape[0], ratio[0], tile, halo, alignment_unit(ratio[0], lr_unit, out_unit))
+    cols = plan_axis(shape[1], ratio[1], tile, halo, alignment_unit(ratio[1], lr_unit, out_unit))
     return [Tile(r, c) for r, c in product(rows, cols)]

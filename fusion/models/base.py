@@ -42,11 +42,14 @@ class FusionModel(nn.Module):
     * ``guide_kinds`` – ``"pan"`` (one-band guide) and/or ``"msi"`` (multi-band guide).
     * ``min_lr_bands`` – the fewest low-resolution bands the method accepts.
     * ``supports_arbitrary_ratio`` – ``False`` if only some ratios work (see ``check_ratio``).
+    * ``exact_tiling`` – ``False`` if the output depends on the whole input (global pooling), so a
+      tiled run only approximates the untiled one.
     """
 
     guide_kinds: tuple[str, ...] = ("pan", "msi")
     min_lr_bands: int = 1
     supports_arbitrary_ratio: bool = True
+    exact_tiling: bool = True
 
     def __init__(self, lr_bands: int | None = None, guide_bands: int | None = None):
         super().__init__()
@@ -97,6 +100,11 @@ class FusionModel(nn.Module):
     def halo(self, ratio: tuple[float, float]) -> int:
         """Guide pixels of context needed on each side of a tile (0 for pixel-wise methods)."""
         return 0
+
+    def tile_alignment(self) -> tuple[int, int]:
+        """``(lr_pixels, out_pixels)``: tile windows must start on multiples of both (e.g. attention
+        windows in low-resolution pixels, per-cell decoders in output pixels); ``(1, 1)`` by default."""
+        return 1, 1
 
     def scene_statistics(
         self,

@@ -170,6 +170,9 @@ class HyperINR(INRModel):
         # The hypernetwork works on the guide grid; the bilinear upsampling reaches one LR pixel.
         return int(math.ceil(self.hyper.reach + max(ratio)))
 
+    def tile_alignment(self) -> tuple[int, int]:
+        return 1, self.cell  # each S x S output cell has its own MLP: tiles start on cell edges
+
     def forward(self, lr, guide, out_size=None, chunk=None) -> torch.Tensor:
         """``lr (B, C, h, w)`` (``None`` in spectral mode) and ``guide (B, G, H, W)`` → ``(B, C, H, W)``."""
         if lr is None:

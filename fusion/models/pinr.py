@@ -305,6 +305,10 @@ class PINRState:
 class PINRBase(INRModel):
     """Shared body of NaivePINR and DynamicPINR (``rank > 0`` makes it dynamic; see the module docstring).
 
+    SAB, ASS-Conv's spectral kernel and TST pool over the whole input, so a tiled run of a trained
+    model approximates the untiled one (``exact_tiling = False``); tiles start on attention-window
+    edges.
+
     Args:
         lr_bands, guide_bands: band counts ``C`` of the low-resolution image and ``G`` of the guide.
         width: latent channels ``D`` of the encoding (divisible by ``heads``).
@@ -391,7 +395,13 @@ class PINRBase(INRModel):
         # ensemble, TFE); the channel attentions and ASS-Conv's spectral kernel also pool globally.
         local = 2 * ifm_steps + 1 + blocks * max(window - 1, 2) + ass_kernel + 2
         self.receptive_field = float(local + (self.tst.hs_features.reach if self.tst else 0))
+        self.window = int(window)
         self.default_chunk = max(256, (1 << 20) // lr_bands)
+
+    exact_tiling = False
+
+    def tile_alignment(self) -> tuple[int, int]:
+        return self.window, 1  # attention windows start at the map's top-left corner
 
     @classmethod
     def tiny_args(cls) -> dict:
