@@ -35,7 +35,8 @@ def test_hyper_inr_cells_make_tiled_equal_untiled(make_geotiff, tmp_path):
     reflectance = lambda x, y, band: field(x, y, band) / 2000  # noqa: E731  (values the model is made for)
     guide, lr = make_pair(make_geotiff, "ratio10/3", fn=reflectance)
     torch.manual_seed(0)
-    model = fusion.create_model("hyper-inr", lr_bands=4, guide_bands=1, width=8, blocks=1, cell=4, hidden=(8,))
+    options = {"width": 8, "blocks": 1, "cell": 4, "hidden": (8,)}
+    model = fusion.create_model("hyper-inr", lr_bands=4, guide_bands=1, **options)
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.05 * torch.randn_like(param))  # away from the bilinear start
