@@ -47,7 +47,8 @@ def score(model, pairs) -> dict[str, float]:
     for _, lr, guide, gt in pairs:
         fused = model(lr, guide).clamp(0, 1)
         ratio = (gt.shape[-2] / lr.shape[-2] + gt.shape[-1] / lr.shape[-1]) / 2
-        rows.append((float(psnr(fused, gt, data_range=1.0)), float(sam(fused, gt)), float(ergas(fused, gt, ratio))))
+        metrics = psnr(fused, gt, data_range=1.0), sam(fused, gt), ergas(fused, gt, ratio)
+        rows.append(tuple(float(value) for value in metrics))
     return {key: sum(r[i] for r in rows) / len(rows) for i, key in enumerate(("psnr", "sam", "ergas"))}
 
 
