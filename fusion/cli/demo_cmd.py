@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import torch
 
 from fusion.atomic import atomic_output
 from fusion.cli import cli
@@ -52,6 +53,26 @@ def write_quicklook(
     with atomic_output(path, overwrite=True) as tmp:
         Image.fromarray(picture).save(tmp, format="PNG")
     return {"bands": bands, "low": low.tolist(), "high": high.tolist()}
+
+
+def full_resolution_quality(guide_path, lr_path, images: dict[str, np.ndarray]) -> dict:
+    """D_λ, D_S, QNR, D_λ^K and HQNR of each fused ``(C, H, W)`` image against the sample's inputs.
+
+    The ``float`` convention: the Landsat-8 sample is reflectance in [0, 1], not digital numbers.
+    """
+    from fusion.cli.evaluate_cmd import read_pair_on_common_grid
+    from fusion.metrics import evaluate
+
+    guide, lr, ratio, _, _ = read_pair_on_common_grid(str(guide_path), str(lr_path), "landsat8", None)
+    height, width = guide.shape[-2:]
+    scores = {}
+    for name, image in images.items():
+        fused = torch.from_numpy(np.ascontiguousarray(image[:, :height, :width])).double()[None]
+        report = evaluate(
+            fused, lr=lr, guide=guide, ratio=ratio, sensor="landsat8", convention="float", method=name
+        )
+        scores[name] = report.to_dict()
+    return scores
 
 
 @cli.command("demo")
@@ -101,6 +122,9 @@ def demo_cmd(ctx, outdir, method, device):
         "outputs": {**{k: str(v) for k, v in paths.items()}, "quicklook": str(quicklook)},
         "runs": runs,
         "quicklook_stretch": stretch,
+        "full_resolution_quality": full_resolution_quality(
+            guide, lr, {"fused": fused, "interpolated": interpolated}
+        ),
     }
     with atomic_output(summary_path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -35,7 +35,7 @@ def _read(path: str, device: str | None):
     return _tensor(array, device), info
 
 
-def _read_pair(guide_path: str, lr_path: str, sensor: str | None, device: str | None):
+def read_pair_on_common_grid(guide_path: str, lr_path: str, sensor: str | None, device: str | None):
     """The guide and low-resolution images on a common grid cropped to whole LR pixels, and the ratio.
 
     Returns ``guide (1, G, H, W)``, ``lr (1, C, h, w)``, ``ratio``, the scene's output shape and the LR
@@ -146,7 +146,7 @@ def evaluate_cmd(
     elif protocol is None:
         if pan is None or lr is None:
             raise InputError("no-reference mode needs both --pan and --lr")
-        guide, low, pair_ratio, shape, wavelengths = _read_pair(pan, lr, sensor, device)
+        guide, low, pair_ratio, shape, wavelengths = read_pair_on_common_grid(pan, lr, sensor, device)
         ms_up = interpolated_ms(low, tuple(guide.shape[-2:]))
 
         def crop(fused, path):
@@ -168,7 +168,7 @@ def evaluate_cmd(
     else:
         if len(inputs) != 2 or not methods:
             raise InputError("--protocol needs INPUTS = GUIDE LR and --methods name[,name...]")
-        guide, low, pair_ratio, _, wavelengths = _read_pair(*inputs, sensor, device)
+        guide, low, pair_ratio, _, wavelengths = read_pair_on_common_grid(*inputs, sensor, device)
         names = [m.strip() for m in methods.split(",") if m.strip()]
         run = evaluate_reduced if protocol == "reduced" else evaluate_full
         extra = {"data_range": data_range} if protocol == "reduced" else {}

@@ -59,7 +59,6 @@ def test_quicklook_helpers():
     assert rgb.shape == (1, 101, 3) and rgb[0, 2, 0] == 0 and rgb[0, 98, 0] == 255 and rgb[0, 50, 0] == 128
 
 
-@pytest.mark.slow
 def test_demo_writes_what_it_says(tmp_path):
     result = run("demo", tmp_path / "demo")
     assert result.exit_code == 0, result.output
@@ -77,4 +76,10 @@ def test_demo_writes_what_it_says(tmp_path):
     np.testing.assert_allclose(
         summary["quicklook_stretch"]["low"], np.percentile(bands, 2, axis=(1, 2)), rtol=1e-6
     )
+    quality = {name: report["summary"][name] for name, report in summary["full_resolution_quality"].items()}
+    assert quality["interpolated"]["D_lambda"] < 1e-4  # the interpolated MS keeps its own band relations
+    for q in quality.values():
+        assert q["QNR"] == pytest.approx((1 - q["D_lambda"]) * (1 - q["D_S"]), rel=1e-9)
+        assert q["HQNR"] == pytest.approx((1 - q["D_lambda_K"]) * (1 - q["D_S"]), rel=1e-9)
+        assert 0 < q["D_S"] < 0.5
     assert run("demo", tmp_path / "demo").exit_code == 0  # re-running replaces its own files
