@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from fusion import __version__
 from fusion.atomic import check_writable
-from fusion.engine import DEFAULT_METHOD
+from fusion.engine import DEFAULT_METHOD, pick_device
 from fusion.errors import FusionError, InputError
 from fusion.io import (
     RasterWriter,
@@ -44,16 +44,6 @@ from fusion.models.base import Stats
 DEFAULT_TILE = 1024
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as given, else CUDA when available, else CPU; asking for a missing CUDA is an InputError."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
-    return device
 
 
 def check_sensor(sensor: str | None) -> None:

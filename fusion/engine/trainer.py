@@ -57,6 +57,7 @@ from fusion.atomic import atomic_output
 from fusion.config import dump_config, resolve
 from fusion.data import FusionDataset, StepBatchSampler, build_dataset
 from fusion.degrade import Degradation, RandomDegradation, sensor_srf
+from fusion.engine import pick_device
 from fusion.engine.checkpoint import read_checkpoint, save_checkpoint
 from fusion.engine.losses import build_loss
 from fusion.engine.optim import EMA, build_optimizer, build_scheduler
@@ -141,19 +142,6 @@ class DistEnv:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def pick_device(device: str | torch.device | None, env: DistEnv) -> torch.device:
-    """``device`` (a CUDA device without index becomes this rank's), else CUDA when available, else CPU."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA device is available")
-        if device.index is None:
-            device = torch.device("cuda", env.local_rank)
-    return device
 
 
 def seed_for(*parts: int) -> int:
@@ -322,7 +310,7 @@ class Trainer:
             raise InputError(
                 f"{resume}: has no training state (an exported checkpoint?); cannot resume from it"
             )
-        self.device = pick_device(device, self.env)
+        self.device = pick_device(device, self.env.local_rank)
         self.monitor = cfg["val"]["monitor"]
         self.mode = metric_mode(self.monitor)
         if cfg["log"]["tensorboard"]:
