@@ -142,8 +142,13 @@ def check_block_multiple(x: torch.Tensor, size: int, what: str) -> None:
 
 
 def chunk_elements(device: torch.device) -> int:
-    """Elements per image strip: 2 M on CPU (bounded temporaries), 128 M on GPUs (usually the whole image)."""
-    return 1 << 21 if device.type == "cpu" else 1 << 27
+    """Elements per image strip: 256 K on CPU, 128 M on GPUs (usually the whole image).
+
+    On CPU, strips of 2 MB stay in cache and below the allocator's mmap threshold, so their temporaries
+    reuse freed memory; larger temporaries are mapped afresh each time, and their page faults, serialised
+    in the kernel, took most of the time of the sliding-window metrics on one thread.
+    """
+    return 1 << 18 if device.type == "cpu" else 1 << 27
 
 
 def strip_sums(fn: Callable[..., torch.Tensor], window: int, *images: torch.Tensor) -> torch.Tensor:
@@ -175,14 +180,37 @@ def strip_sums(fn: Callable[..., torch.Tensor], window: int, *images: torch.Tens
 def fft_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Correlate each band of ``x (B, C, H, W)`` with its kernel ``(C, ky, kx)`` (odd sizes), replicate edges.
 
-    MATLAB's ``imfilter(x, h, 'replicate')`` computed by FFT, band by band: the cost does not grow with
-    the kernel size (41 x 41 for the toolbox's MTF filters at ratio 4).
+    MATLAB's ``imfilter(x, h, 'replicate')`` computed by FFT (overlap-save over row strips of the padded
+    image, band by band): the cost does not grow with the kernel size (41 x 41 for the toolbox's MTF
+    filters at ratio 4), and strips of :func:`chunk_elements` bound the size of the transforms.
     """
     ky, kx = kernels.shape[-2:]
-    padded_size = (x.shape[-2] + ky - 1, x.shape[-1] + kx - 1)
-    bands = []
+    padded = F.pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate")
+    height, width = x.shape[-2], padded.shape[-1]
+    strip = min(padded.shape[-2], max(2 * ky, chunk_elements(x.device) // width))  # padded rows per FFT
+    rows = strip - ky + 1  # output rows per strip
+    size = (_fast_fft_length(strip), _fast_fft_length(width))  # zero padding beyond the strip: no wrap-around
+    out = torch.empty_like(x)
     for band in range(x.shape[1]):
-        padded = F.pad(x[:, band : band + 1], (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate")
-        spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(kernels[band].flip(-2, -1).to(x), s=padded_size)
-        bands.append(torch.fft.irfft2(spectrum, s=padded_size)[..., ky - 1 :, kx - 1 :])
-    return torch.cat(bands, dim=1)
+        kernel = torch.fft.rfft2(kernels[band].flip(-2, -1).to(x), s=size)
+        for r0 in range(0, height, rows):
+            segment = padded[:, band, r0 : r0 + strip]  # the last one may be shorter
+            filtered = torch.fft.irfft2(torch.fft.rfft2(segment, s=size) * kernel, s=size)
+            out[:, band, r0 : r0 + rows] = filtered[:, ky - 1 : segment.shape[-2], kx - 1 : width]
+    return out
+
+
+def _fast_fft_length(n: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= n``: transform lengths with small prime factors only are fastest."""
+    best = 1 << max(0, (n - 1).bit_length())
+    power3 = 1
+    while power3 < best:
+        power35 = power3
+        while power35 < best:
+            length = power35
+            while length < n:
+                length *= 2
+            best = min(best, length)
+            power35 *= 5
+        power3 *= 3
+    return best
