@@ -46,18 +46,30 @@ from fusion.engine import DEFAULT_METHOD
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--reproject", is_flag=True, help="Warp LR to the guide's CRS when the two differ.")
+@click.option(
+    "--fit", is_flag=True,
+    help="Scene-adaptive: first train METHOD (an INR model) on this pair reduced by its own ratio.",
+)  # fmt: skip
+@click.option("--fit-steps", type=click.IntRange(min=1), default=300, show_default=True, help="--fit steps.")
 @click.pass_context
 @user_errors
 def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, dtype, creation_options, cog,
-             overwrite, reproject):  # fmt: skip
+             overwrite, reproject, fit, fit_steps):  # fmt: skip
     """Fuse the low-resolution image LR (MS or HS) with the finer GUIDE (PAN or MSI) into OUTPUT.
 
     OUTPUT lies on the guide's grid over the overlap of the two files, with the data type and band
     metadata of LR. It is written tile by tile to a temporary file next to it and renamed at the end.
     """
-    from fusion.engine.inference import fuse_raster
+    from fusion.atomic import check_writable
+    from fusion.engine.inference import fit_to_scene, fuse_raster
 
     quiet = ctx.obj["verbosity"] < 0
+    if fit:
+        check_writable(output, overwrite)  # refuse before spending the fitting time
+        method = fit_to_scene(
+            guide, lr, method, sensor=sensor, steps=fit_steps, device=device, reproject=reproject,
+            wavelengths=wavelengths, progress=not quiet,
+        )  # fmt: skip
     summary = fuse_raster(
         guide, lr, output, method, sensor=sensor, wavelengths=wavelengths, tile=tile or None,
         device=device, dtype=dtype, co=creation_options, cog=cog, overwrite=overwrite, reproject=reproject,

@@ -36,8 +36,15 @@ class Rescaled(FusionModel):
         self.model, self.scale = model, float(scale)
         self.registered_name = getattr(model, "registered_name", type(model).__name__)
 
+    @property
+    def exact_tiling(self) -> bool:
+        return self.model.exact_tiling
+
     def halo(self, ratio: tuple[float, float]) -> int:
         return self.model.halo(ratio)
+
+    def tile_alignment(self) -> tuple[int, int]:
+        return self.model.tile_alignment()
 
     def forward(self, lr: torch.Tensor, guide: torch.Tensor, out_size=None) -> torch.Tensor:
         """``lr (B, C, h, w)``, ``guide (B, G, H, W)`` in scene units -> ``(B, C, H, W)``."""

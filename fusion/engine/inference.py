@@ -16,6 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from inspect import signature
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from fusion.io import (
 )
 from fusion.models import FusionModel, create_model
 from fusion.models.base import Stats
+from fusion.registry import MODELS
 
 DEFAULT_TILE = 1024
 
@@ -82,6 +84,46 @@ def resolve_model(
         if not sensor:
             raise
         raise InputError(f"--method {method}: this method takes no --sensor") from None
+
+
+def fit_to_scene(
+    guide: str | os.PathLike,
+    lr: str | os.PathLike,
+    method: str | os.PathLike | FusionModel,
+    sensor: str | None = None,
+    steps: int = 300,
+    device: str | torch.device | None = None,
+    reproject: bool = False,
+    wavelengths: Sequence[float] | None = None,
+    progress: bool = True,
+) -> FusionModel:
+    """Scene-adaptive fitting (``fusion fuse --fit``): train ``method`` (an INR model name, checkpoint or
+    instance) on this pair reduced by its own ratio with the sensor's MTF
+    (:func:`fusion.engine.fit.fit_scene`), and return it in the scene's units, ready for
+    :func:`fuse_raster`. The whole pair is read at once: meant for scenes that fit in memory.
+    """
+    from fusion.engine.fit import fit_scene
+
+    check_sensor(sensor)
+    device = pick_device(device)
+    pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}
+    with gdal_env(), open_pair(guide, lr, **pair) as scene:
+        # the sensor sets the MTF of the reduction; the model gets it only if it takes one
+        registered = isinstance(method, str) and method in MODELS
+        takes_sensor = registered and "sensor" in signature(MODELS.get(method)).parameters
+        model, _ = resolve_model(method, scene.lr.count, scene.guide.count, sensor if takes_sensor else None)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise InputError(f"--fit: {method} has nothing to train; pick an INR model (see `fusion models`)")
+        whole = plan_tiles(scene.shape, scene.ratio, None, 0)[0]
+        _check_bands(model, scene, whole)
+        data = scene.read_tile(whole)
+        ratio = tuple(float(r) for r in scene.ratio)
+    model = model.to(device)
+    lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
+    if not bool(data.valid.all()):
+        raise InputError(f"--fit: {lr} or {guide} has no-data pixels; fitting needs a complete scene")
+    fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, steps=steps, progress=progress)
+    return fitted.rescaled()
 
 
 def _format_ratio(ratio: Sequence) -> str:
