@@ -118,10 +118,10 @@ def fit_to_scene(
         _check_bands(model, scene, whole)
         data = scene.read_tile(whole)
         ratio = tuple(float(r) for r in scene.ratio)
-    model = model.to(device)
-    lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
     if not bool(data.valid.all()):
         raise InputError(f"--fit: {lr} or {guide} has no-data pixels; fitting needs a complete scene")
+    model = model.to(device)
+    lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
     fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, steps=steps, progress=progress)
     return fitted.rescaled()
 

@@ -328,6 +328,8 @@ class PINRBase(INRModel):
         rank, tst_resblocks: DynamicPINR's DyLinear rank and TFE residual blocks (``rank = 0``: naive).
     """
 
+    exact_tiling = False  # SAB, ASS-Conv and TST pool over the whole input
+
     def __init__(
         self,
         lr_bands: int,
@@ -397,8 +399,6 @@ class PINRBase(INRModel):
         self.receptive_field = float(local + (self.tst.hs_features.reach if self.tst else 0))
         self.window = int(window)
         self.default_chunk = max(256, (1 << 20) // lr_bands)
-
-    exact_tiling = False
 
     def tile_alignment(self) -> tuple[int, int]:
         return self.window, 1  # attention windows start at the map's top-left corner
