@@ -1,0 +1,125 @@
+"""What a protocol runs: named fusion functions built from registered classical methods or checkpoints,
+and a timed, evaluation-mode forward pass.
+
+A :class:`Method` is a row label, a function ``fuse(lr (1, C, h, w), guide (1, G, H, W)) -> (1, C, H, W)``
+on the protocol's device, the scenes it may be scored on (``None``: all) and a JSON-able ``info``
+recorded in the result's ``meta``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fusion.errors import InputError
+from fusion.models import FusionModel, create_model
+from fusion.models.classical import ClassicalMethod
+
+Fuse = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Method:
+    """A labelled fusion function (see the module docstring)."""
+
+    label: str
+    fuse: Fuse
+    scenes: frozenset[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def runs_on(self, scene: str) -> bool:
+        return self.scenes is None or scene in self.scenes
+
+
+def model_method(network: FusionModel, label: str, device: torch.device, **info: Any) -> Method:
+    """A :class:`Method` running ``network`` in eval mode on ``device``, without autocast; ``info``
+    is recorded with its parameter count."""
+    network = network.to(device).eval()
+
+    @torch.no_grad()
+    def fuse(lr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, enabled=False):
+            return network(lr, guide, out_size=tuple(guide.shape[-2:]))
+
+    params = sum(p.numel() for p in network.parameters())
+    return Method(label, fuse, info={"parameters": params, **info})
+
+
+def classical_method(name: str, device: torch.device, **kwargs: Any) -> Method:
+    """The registered classical method ``name`` (built with ``kwargs``); an :class:`InputError` for
+    unknown names and for trainable models, which need a checkpoint."""
+    try:
+        model = create_model(name, **kwargs)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    if not isinstance(model, ClassicalMethod):
+        raise InputError(f"method {name!r} is a trainable model: pass its trained weights as a checkpoint")
+    return model_method(model, name, device, model=name, kind="classical")
+
+
+def checkpoint_label(path: str | os.PathLike) -> str:
+    """A short name for a checkpoint file: its stem, or its folder's name for a training run's
+    ``best.pt`` / ``last.pt`` / ``checkpoints/step_*.pt``."""
+    path = Path(path)
+    if path.stem in ("best", "last"):
+        return path.parent.name or path.stem
+    if path.stem.startswith("step_") and path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.stem}"
+    return path.stem
+
+
+def training_files(payload: dict[str, Any]) -> list[str] | None:
+    """The file patterns a checkpoint's training run read (``config.data.args.files``), or ``None``
+    when the checkpoint does not record them (no config, or every file of its data folder)."""
+    config = payload.get("config") or {}
+    files = ((config.get("data") or {}).get("args") or {}).get("files")
+    if files is None:
+        return None
+    return [files] if isinstance(files, str) else [str(f) for f in files]
+
+
+def trained_on(patterns: list[str] | None, filename: str) -> bool | None:
+    """Whether ``filename`` matches one of a run's training ``patterns`` (``None`` when unknown)."""
+    if patterns is None:
+        return None
+    return any(fnmatch.fnmatch(filename, Path(p).name) for p in patterns)
+
+
+def check_labels(methods: Iterable[Method], scenes: Iterable[str]) -> list[Method]:
+    """``methods`` as a list, checked so that no label is scored twice on one scene (rows of one label
+    are averaged together; a leave-one-out label may run a different checkpoint on each scene)."""
+    methods, scenes = list(methods), list(scenes)
+    covered: dict[tuple[str, str], Method] = {}
+    for method in methods:
+        for scene in scenes:
+            if not method.runs_on(scene):
+                continue
+            other = covered.setdefault((method.label, scene), method)
+            if other is not method:
+                raise InputError(
+                    f"{other.info.get('checkpoint', other.label)} and "
+                    f"{method.info.get('checkpoint', method.label)} are both labelled {method.label!r} "
+                    f"on {scene}: give them distinct labels"
+                )
+    return methods
+
+
+def timed(fuse: Fuse, lr: torch.Tensor, guide: torch.Tensor, warmup: bool) -> tuple[torch.Tensor, float]:
+    """``fuse(lr, guide)`` and its wall time in seconds (CUDA synchronised; after one untimed call
+    when ``warmup``, so that kernel loading and autotuning are not counted)."""
+    if warmup:
+        fuse(lr, guide)
+    if lr.device.type == "cuda":
+        torch.cuda.synchronize(lr.device)
+    start = time.perf_counter()
+    out = fuse(lr, guide)
+    if lr.device.type == "cuda":
+        torch.cuda.synchronize(lr.device)
+    return out, time.perf_counter() - start
