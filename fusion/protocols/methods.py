@@ -21,6 +21,7 @@ import torch
 from fusion.errors import InputError
 from fusion.models import FusionModel, create_model
 from fusion.models.classical import ClassicalMethod
+from fusion.registry import MODELS
 
 Fuse = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -56,12 +57,12 @@ def classical_method(name: str, device: torch.device, **kwargs: Any) -> Method:
     """The registered classical method ``name`` (built with ``kwargs``); an :class:`InputError` for
     unknown names and for trainable models, which need a checkpoint."""
     try:
-        model = create_model(name, **kwargs)
+        cls = MODELS.get(name)
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from None
-    if not isinstance(model, ClassicalMethod):
+    if not issubclass(cls, ClassicalMethod):
         raise InputError(f"method {name!r} is a trainable model: pass its trained weights as a checkpoint")
-    return model_method(model, name, device, model=name, kind="classical")
+    return model_method(create_model(name, **kwargs), name, device, model=name, kind="classical")
 
 
 def checkpoint_label(path: str | os.PathLike) -> str:
