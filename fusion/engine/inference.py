@@ -64,26 +64,64 @@ def check_sensor(sensor: str | None) -> None:
 
 
 def resolve_model(
-    method: str | os.PathLike | FusionModel, lr_bands: int, guide_bands: int, sensor: str | None = None
+    method: str | os.PathLike | FusionModel,
+    lr_bands: int,
+    guide_bands: int,
+    sensor: str | None = None,
+    wavelengths: Sequence[float | None] | None = None,
+    fresh: bool = False,
 ) -> tuple[FusionModel, dict]:
-    """A model from a registered name (built for the given band counts), a checkpoint file or an
-    instance, and the tags describing it."""
+    """A model for ``lr_bands`` + ``guide_bands`` and the tags describing it, from
+
+    * an instance: used as it is;
+    * a checkpoint file: the model it stores, taking and returning the scene's units when the
+      checkpoint records the divisor of its training data (``meta["data_scale"]``, applied by
+      :class:`fusion.engine.fit.Rescaled`);
+    * a registered name: methods without trainable parameters are built for the band counts (with
+      ``sensor`` if they take one); a model with trainable parameters uses the shipped checkpoint that
+      fits the band counts and the LR band centres ``wavelengths`` (nm; see
+      :func:`fusion.engine.zoo.find_shipped`), and without one it is refused, since an untrained model
+      fuses nothing useful. ``fresh`` (``--fit``) builds it from its name instead, untrained, whatever
+      is shipped: scene-adaptive fitting starts from scratch; to fine-tune a checkpoint, pass its file.
+    """
     if isinstance(method, FusionModel):
         return method, {"FUSION_METHOD": getattr(method, "registered_name", type(method).__name__)}
     if Path(method).is_file():
-        from fusion.engine.checkpoint import file_hash, load_checkpoint
+        return _from_checkpoint(Path(method))
+    name = str(method)
+    if not fresh and name in MODELS:
+        from fusion.engine.zoo import find_shipped
 
-        model, payload = load_checkpoint(method)
-        return model, {"FUSION_METHOD": payload["model"]["name"], "FUSION_CHECKPOINT": file_hash(method)}
-    kwargs = {"lr_bands": lr_bands, "guide_bands": guide_bands, **({"sensor": sensor} if sensor else {})}
+        shipped = find_shipped(name, lr_bands, guide_bands, wavelengths)
+        if shipped is not None:
+            return _from_checkpoint(shipped)
+    takes_sensor = name in MODELS and "sensor" in signature(MODELS.get(name)).parameters
+    sensor_arg = {"sensor": sensor} if sensor and takes_sensor else {}
     try:
-        return create_model(str(method), **kwargs), {"FUSION_METHOD": str(method)}
+        model = create_model(name, lr_bands=lr_bands, guide_bands=guide_bands, **sensor_arg)
     except KeyError as exc:
         raise InputError(f"--method {method}: {exc.args[0]}") from None
-    except TypeError:
-        if not sensor:
-            raise
-        raise InputError(f"--method {method}: this method takes no --sensor") from None
+    trainable = any(p.requires_grad for p in model.parameters())
+    if trainable and not fresh:
+        from fusion.engine.zoo import no_fit_error
+
+        raise no_fit_error(name, lr_bands, guide_bands, wavelengths)
+    if sensor and not takes_sensor and not trainable:
+        raise InputError(f"--method {method}: this method takes no --sensor")
+    return model, {"FUSION_METHOD": name}
+
+
+def _from_checkpoint(path: Path) -> tuple[FusionModel, dict]:
+    """The model stored at ``path``, in the scene's units (see :func:`resolve_model`), and its tags."""
+    from fusion.engine.checkpoint import file_hash, load_checkpoint
+    from fusion.engine.fit import Rescaled
+
+    model, payload = load_checkpoint(path)
+    tags = {"FUSION_METHOD": payload["model"]["name"], "FUSION_CHECKPOINT": file_hash(path)}
+    scale = (payload.get("meta") or {}).get("data_scale")
+    if scale is not None and float(scale) != 1.0:
+        model = Rescaled(model, float(scale))
+    return model, tags
 
 
 def fit_to_scene(
@@ -102,16 +140,14 @@ def fit_to_scene(
     (:func:`fusion.engine.fit.fit_scene`), and return it in the scene's units, ready for
     :func:`fuse_raster`. The whole pair is read at once: meant for scenes that fit in memory.
     """
-    from fusion.engine.fit import fit_scene
+    from fusion.engine.fit import Rescaled, fit_scene
 
     check_sensor(sensor)
     device = pick_device(device)
     pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}
     with gdal_env(), open_pair(guide, lr, **pair) as scene:
         # the sensor sets the MTF of the reduction; the model gets it only if it takes one
-        registered = isinstance(method, str) and method in MODELS
-        takes_sensor = registered and "sensor" in signature(MODELS.get(method)).parameters
-        model, _ = resolve_model(method, scene.lr.count, scene.guide.count, sensor if takes_sensor else None)
+        model, _ = resolve_model(method, scene.lr.count, scene.guide.count, sensor, fresh=True)
         if not any(p.requires_grad for p in model.parameters()):
             raise InputError(f"--fit: {method} has nothing to train; pick an INR model (see `fusion models`)")
         whole = plan_tiles(scene.shape, scene.ratio, None, 0)[0]
@@ -120,9 +156,12 @@ def fit_to_scene(
         ratio = tuple(float(r) for r in scene.ratio)
     if not bool(data.valid.all()):
         raise InputError(f"--fit: {lr} or {guide} has no-data pixels; fitting needs a complete scene")
+    # a checkpoint is fine-tuned at the scale of its training data, a fresh model at the scene's
+    model, scale = (model.model, model.scale) if isinstance(model, Rescaled) else (model, None)
     model = model.to(device)
     lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
-    fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, steps=steps, progress=progress)
+    options = {"steps": steps, "scale": scale, "progress": progress}
+    fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, **options)
     return fitted.rescaled()
 
 
@@ -245,7 +284,7 @@ def fuse_raster(
         for source in (scene.guide.path, scene.lr.path):
             if out.resolve() == source.resolve():
                 raise InputError(f"{out}: output would replace its own input")
-        model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor)
+        model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor, scene.lr.wavelengths)
         model = model.to(device).eval()
         ratio = tuple(float(r) for r in scene.ratio)
         tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio), *model.tile_alignment())
