@@ -41,8 +41,11 @@ def tiny_model(lr_bands: int = 4, guide_bands: int = 1, seed: int = 0, width: in
     return model.eval()
 
 
-def training_checkpoint(path, lr_bands=4, guide_bands=1, centres=None, data_scale=1.0, seed=0) -> Path:
-    """A checkpoint laid out as :meth:`fusion.engine.trainer.Trainer.save` writes ``last.pt``."""
+def training_checkpoint(
+    path, lr_bands=4, guide_bands=1, centres=None, data_scale=1.0, seed=0, config=None
+) -> Path:
+    """A checkpoint laid out as :meth:`fusion.engine.trainer.Trainer.save` writes ``last.pt``, of a
+    randomised :func:`tiny_model`."""
     model = tiny_model(lr_bands, guide_bands, seed)
     meta = {
         "lr_bands": lr_bands,
@@ -55,7 +58,7 @@ def training_checkpoint(path, lr_bands=4, guide_bands=1, centres=None, data_scal
     }
     optimizer = torch.optim.Adam(model.parameters())
     train_state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "best": None}
-    config = {"data": {"name": "hsi-cubes"}, "schedule": {"steps": 2}}
+    config = config or {"data": {"name": "hsi-cubes"}, "schedule": {"steps": 2}}
     return save_checkpoint(model, path, meta=meta, config=config, step=2, train_state=train_state)
 
 
