@@ -101,3 +101,8 @@ def models_cmd(pattern: str, details: bool) -> None:
         click.echo("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells)))
     click.echo(f"FLOPs: matrix products and convolutions at ratio {DETAIL_RATIO} on a "
                f"{DETAIL_LR_SIZE[0]}x{DETAIL_LR_SIZE[1]} low-resolution input, per output pixel.")
+    from fusion.engine.zoo import shipped_checkpoints
+
+    shipped = [f"{e.model} {e.layout()}" for e in shipped_checkpoints() if e.model in names]
+    click.echo(f"Trained weights shipped (LR + guide bands; `fusion fuse --method NAME` uses them where they "
+               f"fit): {'; '.join(shipped) or 'none'}.")
