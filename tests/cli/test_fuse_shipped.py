@@ -109,3 +109,19 @@ def test_models_details_lists_shipped_weights(shipped):
         "Trained weights shipped (LR + guide bands; `fusion fuse --method NAME` uses them where they fit): "
         "tiny-cnn 4 + 1 (WV, 450-850 nm)."
     )
+
+
+def test_fit_fine_tunes_a_checkpoint_file_at_its_data_scale(shipped, pair):
+    from fusion.engine.fit import Rescaled
+    from fusion.engine.inference import fit_to_scene
+
+    guide, lr = pair
+    start, _ = load_checkpoint(shipped)
+    tuned = fit_to_scene(guide, lr, shipped, steps=2, device="cpu", progress=False)
+    assert isinstance(tuned, Rescaled) and tuned.scale == SCALE  # not the scene's max |LR|
+    weights = dict(start.named_parameters())
+    moved = max(float((p - weights[k]).abs().max()) for k, p in tuned.model.named_parameters())
+    assert 0 < moved < 0.01  # two small steps from the shipped weights (which are of order 0.2)
+    # a name starts from scratch even where a checkpoint is shipped: tiny-cnn's last layer starts at 0
+    fresh = fit_to_scene(guide, lr, "tiny-cnn", steps=1, device="cpu", progress=False)
+    assert float(fresh.model.body[-1].weight.abs().max()) < 0.01 < float(start.body[-1].weight.abs().max())
