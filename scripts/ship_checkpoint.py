@@ -12,7 +12,7 @@ state are dropped. The model loads fp16 weights back into float32 (``load_state_
 
 Nothing is written unless (1) the fp16 model's output on a random input stays within
 :data:`FP16_TOLERANCE` (relative to the largest output value) of the source model's, and (2) the
-folder -- its other checkpoints, this one and the index -- stays under ``--limit-mb`` (default
+folder -- every file in it, this checkpoint and the new index included -- stays under ``--limit-mb`` (default
 :data:`fusion.engine.zoo.SIZE_LIMIT`, the package's 25 MB budget). ``DST``'s folder is the weights
 folder whose index is updated (``fusion/weights`` for the package); an entry for the same file name
 is replaced.

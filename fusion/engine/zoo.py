@@ -212,9 +212,9 @@ def no_fit_error(
 
 
 def folder_size(folder: str | os.PathLike, skip: Iterable[str] = ()) -> int:
-    """Bytes of the checkpoints and index in ``folder``, leaving out the file names in ``skip``."""
+    """Bytes of the files in ``folder`` (hidden temporary files and the names in ``skip`` left out)."""
     skip = set(skip)
-    files = [p for p in Path(folder).iterdir() if p.is_file() and (p.suffix == ".pt" or p.name == INDEX_NAME)]
+    files = [p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")]
     return sum(p.stat().st_size for p in files if p.name not in skip)
 
 
