@@ -280,16 +280,18 @@ def loo_methods(loo, cubes: Mapping[str, Cube], device: torch.device) -> list[Me
 
 # -- the protocol ---------------------------------------------------------------------------------
 def build_methods(methods, checkpoints, loo, cubes: Mapping[str, Cube], device) -> list[Method]:
-    """Every method to score: named ones, checkpoints (all scenes), leave-one-out checkpoints."""
+    """Every method to score: named ones, checkpoints (all scenes), leave-one-out checkpoints. A
+    trainable model's name in ``methods`` only asks for its checkpoints, so one must be given."""
+    trained = [checkpoint_method(path, cubes, device) for path in checkpoints]
+    trained += loo_methods(loo, cubes, device) if loo else []
+    given = {method.info["model"] for method in trained}
     built = []
     for name in DEFAULT_METHODS if methods is None else methods:
         if name == BICUBIC:
             built.append(Method(BICUBIC, bicubic, info={"kind": "interpolation", "parameters": 0}))
-        else:
+        elif name not in given:
             built.append(classical_method(name, device))
-    built += [checkpoint_method(path, cubes, device) for path in checkpoints]
-    built += loo_methods(loo, cubes, device) if loo else []
-    return check_labels(built, cubes)
+    return check_labels(built + trained, cubes)
 
 
 def run(
@@ -305,11 +307,14 @@ def run(
 ) -> dict[str, Any]:
     """Score ``methods`` (default :data:`DEFAULT_METHODS`), ``checkpoints`` and leave-one-out
     checkpoints ``loo`` (see :func:`loo_methods`) on the centre crops of the CAVE cubes in
-    ``data_root`` (or ``data_root/hsi``) at each of ``ratios``.
+    ``data_root`` (or ``data_root/hsi``) at each of ``ratios``. ``methods`` names ``"bicubic"`` and
+    classical methods; the name of a trainable model only asks that a checkpoint of it be given.
+    ``scenes``: cube stems (default: every ``cave_*.npz``); ``crop``: the crop size.
 
     Returns the protocol result (see :mod:`fusion.protocols`): rows per method, scene and ratio with
     ``psnr``, ``sam``, ``ergas``, ``seconds`` (one forward pass) and, for checkpoints,
     ``trained_on_scene`` (whether the scene's file was among the training files; ``None`` if unknown).
+    ``meta["methods"]`` describes every method (checkpoint path, hash, step, training files...).
     """
     from tqdm.auto import tqdm
 
@@ -353,7 +358,7 @@ def run(
             "metrics": "whole crop, no border cut, no clipping; PSNR peak 1, SAM degrees, ERGAS at the "
             "effective ratio",
             "device": str(device),
-            "methods": {m.label: m.info for m in to_run},
+            "methods": [{"label": m.label, **m.info} for m in to_run],
             "reference": reference_rows(),
             "reference_source": REFERENCE_NUMBERS["source"],
         },
