@@ -2,7 +2,9 @@
 # Protocol P-CAVE training on the lent GPU machine (configs/train/p_cave): every INR model trained on both
 # CAVE scenes (the checkpoints to ship) and leave-one-out (trained on one scene, tested on the other).
 # Runs are spread round-robin over the visible GPUs and run concurrently, each for SECONDS at most.
-#   bash scripts/gpu_train_p_cave.sh OUTDIR SECONDS [DATA] [MODELS...]
+#   [PRIOR=glp-hs] bash scripts/gpu_train_p_cave.sh OUTDIR SECONDS [DATA] [MODELS...]
+# PRIOR: train each model as a correction of that classical method (create_model(..., prior=...));
+# the runs are then named <model>_prior_<split>.
 # Writes OUTDIR/<model>_<split>/{last,best}.pt and logs, and OUTDIR/weights/<model>_<split>.pt: the
 # last EMA weights alone in float16 (small enough to bring back), for evaluation elsewhere.
 set -euo pipefail
@@ -20,10 +22,11 @@ mkdir -p "$out/weights"
 i=0
 for m in "${models[@]}"; do
   for split in both train_balloons train_peppers; do
-    run="${m}_${split}"
+    run="${m}${PRIOR:+_prior}_${split}"
     # shellcheck disable=SC2086  # the split's overrides are separate words
     CUDA_VISIBLE_DEVICES=$(( i % gpus )) python3 -m fusion.cli -q train "configs/train/p_cave/${m}.yaml" \
       --out "$out/$run" --device cuda --set data.root="$data" --set train.time_limit="$seconds" \
+      ${PRIOR:+--set model.args.prior=$PRIOR} \
       ${splits[$split]} > "$out/$run.log" 2>&1 &
     i=$(( i + 1 ))
   done

@@ -470,9 +470,9 @@ class Trainer:
         was_training = model.training
         model.eval()
         degradations = {
-            f"{float(r):g}": Degradation(sensor=cfg["degrade"]["sensor"], ratio=float(r), srf=self.srf).to(
-                self.device
-            )
+            f"{float(r):g}": Degradation(
+                sensor=cfg["degrade"]["sensor"], ratio=float(r), srf=self.srf, phase=cfg["degrade"]["phase"]
+            ).to(self.device)
             for r in cfg["val"]["ratios"]
         }
         shard = list(range(self.env.rank, len(self.val_set), self.env.world_size))

@@ -16,15 +16,22 @@ from fusion.models import hyper_inr  # noqa: E402,F401  (hyper-inr)
 from fusion.models import pinr  # noqa: E402,F401  (naive-pinr, dynamic-pinr)
 from fusion.models import ssinr  # noqa: E402,F401  (ss-inr)
 from fusion.models.base import FusionModel
+from fusion.models.prior import WithPrior
 from fusion.registry import MODELS
 
 
-def create_model(name: str, **kwargs) -> FusionModel:
+def create_model(name: str, prior: str | None = None, **kwargs) -> FusionModel:
     """Build the registered model ``name`` with keyword arguments (e.g. ``lr_bands``, ``sensor``).
 
-    The model remembers its spec ``{"name", "args"}`` so a checkpoint can rebuild it.
+    ``prior``: a classical method whose injected detail the model corrects instead of learning it
+    from scratch (:class:`fusion.models.prior.WithPrior`). The model remembers its spec
+    ``{"name", "args"}`` so a checkpoint can rebuild it.
     """
     model = MODELS.build({"name": name, "args": kwargs})
+    if prior is not None:
+        bands = {key: kwargs[key] for key in ("lr_bands", "guide_bands") if key in kwargs}
+        model = WithPrior(model, MODELS.build({"name": prior, "args": bands}))
+        kwargs = {**kwargs, "prior": prior}
     model.spec = {"name": name, "args": copy.deepcopy(kwargs)}
     return model
 

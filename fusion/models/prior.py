@@ -1,0 +1,53 @@
+"""A classical fusion as the starting point of a learned model: ``create_model(name, prior="glp-hs")``.
+
+The INR models predict a residual on the bilinear upsampling of the LR image. Trained on one or two
+scenes, that residual has to learn spatial detail injection from scratch and transfers poorly to new
+scenes. :class:`WithPrior` adds the detail a classical method injects (its output minus the same
+bilinear upsampling), so the model's residual becomes a correction of the classical result:
+
+    out = model(lr, guide) + (prior(lr, guide) - bilinear(lr))
+
+The prior has no trainable parameters. Its scene statistics (e.g. GLP-HS's regression) and halo are
+passed through, so tiled streaming stays as exact as the prior and the model each are.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from fusion.models.base import FusionModel, Stats
+
+
+class WithPrior(FusionModel):
+    """``model`` plus the detail that the classical method ``prior`` injects (see the module doc)."""
+
+    def __init__(self, model: FusionModel, prior: FusionModel):
+        super().__init__(lr_bands=model.lr_bands, guide_bands=model.guide_bands)
+        self.model, self.prior = model, prior
+        self.registered_name = getattr(model, "registered_name", type(model).__name__)
+
+    @property
+    def exact_tiling(self) -> bool:
+        return self.model.exact_tiling and self.prior.exact_tiling
+
+    def halo(self, ratio: tuple[float, float]) -> int:
+        return max(self.model.halo(ratio), self.prior.halo(ratio))
+
+    def tile_alignment(self) -> tuple[int, int]:
+        return self.model.tile_alignment()
+
+    def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
+        return self.prior.scene_statistics(lr, guide, out_size, core, mask)
+
+    def forward(
+        self, lr: torch.Tensor, guide: torch.Tensor, out_size=None, stats: Stats | None = None
+    ) -> torch.Tensor:
+        """``lr (B, C, h, w)``, ``guide (B, G, H, W)`` -> ``(B, C, H, W)``."""
+        out_size = self.check_inputs(lr, guide, out_size)
+        learned = self.model(lr, guide, out_size=out_size)
+        extra = {} if stats is None else {"stats": stats}
+        with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
+            prior = self.prior(lr.float(), guide.float(), out_size=out_size, **extra)
+            detail = prior - F.interpolate(lr.float(), size=out_size, mode="bilinear", align_corners=False)
+        return learned + detail.to(learned.dtype)
