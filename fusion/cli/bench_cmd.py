@@ -1,0 +1,190 @@
+"""``fusion bench``: reproducible quality and speed numbers, their tables, figures and a sample report.
+
+::
+
+    fusion bench quality [--quick] [--markdown docs/benchmarks.md] [--figures docs/figures] [--out-json Q]
+    fusion bench quality --protocol p-cave --checkpoint runs/ss-inr/best.pt --markdown docs/benchmarks.md
+    fusion bench speed --device cuda --out-json speed.json [--markdown docs/benchmarks.md]
+    fusion bench report docs/report-sample
+
+Tables go between generated markers of the Markdown file (reruns replace only their own blocks).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import click
+
+from fusion.cli import cli
+from fusion.cli._common import user_errors
+from fusion.errors import InputError
+
+
+def _names(text: str | None) -> list[str] | None:
+    """``"a,b, c"`` -> ``["a", "b", "c"]``; ``None`` stays ``None``."""
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    try:
+        return None if text is None else [float(part) for part in _names(text)]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated numbers, e.g. 2,3.3,4") from None
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command with the options that differ from their defaults, to regenerate a table."""
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value in (param.default, None, (), False) or not isinstance(param, click.Option):
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            words.append(flag)
+        else:
+            words += [w for v in (value if param.multiple else (value,)) for w in (flag, str(v))]
+    return shlex.join(words)
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    if path:
+        from fusion.bench.markdown import shared_output
+
+        with shared_output(path) as tmp:
+            tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        click.echo(f"wrote {path}")
+
+
+def _device(device: str | None):
+    from fusion.engine import pick_device
+
+    return pick_device(device or "cpu")
+
+
+@cli.group("bench")
+def bench() -> None:
+    """Benchmarks: quality (metrics across data sets and ratios), speed, and a sample HTML report."""
+
+
+@bench.command("quality")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    help="Data folder [default: $FUSION_DATA or ../shared/data].",
+)
+@click.option(
+    "--datasets", help="Comma-separated: cave, aviris, houston, wv2, landsat8 [default: all found]."
+)
+@click.option("--methods", help="Comma-separated classical methods [default: every registered one].")
+@click.option("--ratios", help="Comma-separated ratios [default: 2,2.5,3,3.3,4,6,8].")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Trained model (repeatable).",
+)
+@click.option(
+    "--fit", is_flag=True, help="Add a scene-adaptive fit of the default INR fit model (slow on CPU)."
+)
+@click.option("--fit-model", help="Add a scene-adaptive fit of this INR model.")
+@click.option("--fit-steps", default=200, show_default=True, help="Optimisation steps of each fit.")
+@click.option("--device", metavar="cpu|cuda[:N]", help="Torch device [default: cpu].")
+@click.option("--out-json", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
+@click.option(
+    "--markdown", type=click.Path(dir_okay=False), help="Markdown file whose generated tables to replace."
+)
+@click.option("--figures", type=click.Path(file_okay=False), help="Folder for the PNG figures.")
+@click.option("--protocol", type=click.Choice(["p-cave", "p-pan"]), help="Run a fixed protocol instead.")
+@click.option(
+    "--full-resolution/--no-full-resolution",
+    default=True,
+    show_default=True,
+    help="Also score the real pairs without reference.",
+)
+@click.option(
+    "--quick", is_flag=True, help="Centre crops, ratio 4 and four methods unless given: a smoke run."
+)
+@click.pass_context
+@user_errors
+def quality_cmd(
+    ctx, data_root, datasets, methods, ratios, checkpoints, fit, fit_model, fit_steps, device, out_json,
+    markdown, figures, protocol, full_resolution, quick,
+):  # fmt: skip
+    """Quality of every method x data set x ratio (reduced resolution) and on the real pairs (full)."""
+    from fusion.bench import markdown as md
+
+    device = _device(device)
+    command = _command_line(ctx)
+    if protocol is not None:
+        from fusion.bench.quality import protocol_result
+        from fusion.protocols import protocol_module
+
+        result = protocol_result(
+            protocol,
+            data_root,
+            _names(methods),
+            checkpoints,
+            _floats(ratios, "--ratios"),
+            device,
+            progress=True,
+        )
+        result["command"] = command
+        _write_json(out_json, result)
+        block = md.protocol_block(result, getattr(protocol_module(protocol), "REFERENCE_NUMBERS", None))
+        click.echo(block)
+        if markdown:
+            md.update_blocks(markdown, {f"protocol-{protocol}": block})
+            click.echo(f"updated {markdown}")
+        return
+
+    from fusion.bench.contenders import default_fit_model
+    from fusion.bench.datasets import DESCRIPTIONS
+    from fusion.bench.quality import DEFAULT_RATIOS, QUICK, run_quality
+
+    contenders = _contenders(_names(methods) or (QUICK["methods"] if quick else None), checkpoints)
+    if fit or fit_model:
+        from fusion.bench.contenders import SceneFit
+
+        name = fit_model or default_fit_model()
+        if name is None:
+            raise InputError("--fit: this version has no default fit model; name one with --fit-model")
+        contenders.append(SceneFit(name, fit_steps))
+    chosen_ratios = _floats(ratios, "--ratios") or (QUICK["ratios"] if quick else DEFAULT_RATIOS)
+    result, quicklooks = run_quality(
+        contenders, data_root, _names(datasets), chosen_ratios, device,
+        crop=QUICK["crop"] if quick else None, full_resolution=full_resolution,
+        log=lambda message: click.echo(message, err=True),
+    )  # fmt: skip
+    result["command"] = command
+    _write_json(out_json, result)
+    blocks = md.quality_blocks(result, DESCRIPTIONS)
+    click.echo("\n\n".join(blocks.values()))
+    if markdown:
+        md.update_blocks(markdown, blocks)
+        click.echo(f"updated {markdown}")
+    if figures:
+        from fusion.bench.figures import write_figures
+
+        written = write_figures(result, quicklooks, figures)
+        click.echo(f"wrote {len(written)} figures to {figures}")
+    click.echo(f"quality benchmark: {result['seconds']:.0f} s")
+
+
+def _contenders(methods: list[str] | None, checkpoints) -> list:
+    """Classical methods (every registered one by default) and checkpoints."""
+    from fusion.bench.contenders import Checkpoint, Classical, classical_methods, is_classical
+    from fusion.models import list_models
+
+    methods = classical_methods() if methods is None else methods
+    for name in methods:
+        if name not in list_models():
+            raise InputError(f"--methods {name}: not a registered method (see `fusion models`)")
+        if not is_classical(name):
+            raise InputError(
+                f"--methods {name}: a trainable model; give its --checkpoint or --fit-model {name}"
+            )
+    return [Classical(name) for name in methods] + [Checkpoint(path) for path in checkpoints]
