@@ -1,0 +1,69 @@
+"""``create_model(name, prior=...)``: a learned model as a correction of a classical fusion."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from fusion.engine.checkpoint import load_checkpoint, save_checkpoint
+from fusion.models import create_model
+from fusion.models.prior import WithPrior
+from zoo import build
+
+
+def _pair(seed: int = 0, bands: int = 5, size: int = 8, ratio: int = 4):
+    generator = torch.Generator().manual_seed(seed)
+    lr = torch.rand(2, bands, size, size, generator=generator)
+    guide = torch.rand(2, 3, size * ratio, size * ratio, generator=generator)
+    return lr, guide
+
+
+def test_output_is_model_plus_the_priors_detail():
+    lr, guide = _pair()
+    model = build("liif", 5, 3, prior="glp-hs")
+    assert isinstance(model, WithPrior)
+    out = model(lr, guide)
+    prior = create_model("glp-hs", lr_bands=5, guide_bands=3)(lr, guide)
+    bilinear = F.interpolate(lr, size=guide.shape[-2:], mode="bilinear", align_corners=False)
+    expected = model.model(lr, guide) + prior - bilinear
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_summed_scene_statistics_reproduce_the_untiled_output():
+    lr, guide = _pair(1)
+    model = build("qis", 5, 3, prior="glp-hs").eval()
+    whole = model.scene_statistics(lr, guide)
+    assert whole is not None  # GLP-HS regresses over the scene
+    halves = [(slice(0, 16), slice(None)), (slice(16, 32), slice(None))]
+    parts = [model.scene_statistics(lr, guide, core=core) for core in halves]
+    summed = {key: parts[0][key] + parts[1][key] for key in parts[0]}
+    with torch.no_grad():
+        torch.testing.assert_close(model(lr, guide, stats=summed), model(lr, guide), rtol=1e-5, atol=1e-6)
+
+
+def test_halo_and_tiling_hooks_combine_model_and_prior():
+    model = build("liif", 5, 3, prior="glp-hs")
+    ratio = (4.0, 4.0)
+    assert model.halo(ratio) == max(model.model.halo(ratio), model.prior.halo(ratio))
+    assert model.tile_alignment() == model.model.tile_alignment()
+    assert model.exact_tiling == (model.model.exact_tiling and model.prior.exact_tiling)
+
+
+def test_checkpoint_rebuilds_the_prior(tmp_path):
+    lr, guide = _pair(2)
+    model = build("liif", 5, 3, prior="glp-hs").eval()
+    assert model.spec["args"]["prior"] == "glp-hs"
+    path = save_checkpoint(model, tmp_path / "m.pt")
+    loaded, payload = load_checkpoint(path)
+    assert isinstance(loaded, WithPrior) and payload["model"]["args"]["prior"] == "glp-hs"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(lr, guide), model(lr, guide))
+
+
+def test_gradients_reach_the_model_only():
+    lr, guide = _pair(3)
+    model = build("liif", 5, 3, prior="glp-hs")
+    model(lr, guide).square().mean().backward()
+    grads = [p.grad for p in model.model.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads)
+    assert not any(p.requires_grad for p in model.prior.parameters())
