@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from zoo import build
 
 from fusion.engine.checkpoint import load_checkpoint, save_checkpoint
 from fusion.models import create_model
 from fusion.models.prior import WithPrior
-from zoo import build
 
 
 def _pair(seed: int = 0, bands: int = 5, size: int = 8, ratio: int = 4):
