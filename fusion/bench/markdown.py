@@ -20,7 +20,19 @@ from fusion.metrics.report import IDEAL
 
 DIGITS = {"psnr": 2, "sam": 3, "ergas": 3, "fuse_s": 2}
 """Decimals per column, by lower-case name (4 for the others)."""
-LABELS = {"D_lambda": "D_λ", "D_S": "D_S", "fuse_s": "fuse s", "D_lambda_K": "D_λ^K"}
+LABELS = {
+    "D_lambda": "D_λ", "fuse_s": "fuse s", "D_lambda_K": "D_λ^K", "voxels_per_s": "voxels/s",
+    "peak_gpu_mb": "peak GPU MB", "tflops": "TFLOP/s", "tflops_to_gemm": "TFLOP/s ÷ GEMM ceiling",
+    "write_to_copy_bandwidth": "output write ÷ copy ceiling", "decoder_widths": "decoder widths",
+    "queries_per_s": "query stage queries/s", "bare_mlp_queries_per_s": "bare MLP queries/s",
+    "query_to_mlp": "query ÷ bare MLP time", "bare_mlp_tflops_to_gemm": "bare MLP TFLOP/s ÷ GEMM ceiling",
+    "bare_mlp_to_liif_ceiling": "bare MLP ÷ LIIF-MLP ceiling (200 / 250 M/s)", "batch_size": "batch",
+    "amp_bf16": "bf16", "samples_per_s": "samples/s", "step_ms_median": "step ms",
+    "peak_memory_gb": "peak GPU GB", "input_shape": "input", "median_ms": "median ms", "p90_ms": "p90 ms",
+    "input_read_to_copy_bandwidth": "input read ÷ copy ceiling", "ceiling_to_time": "ceiling ÷ time",
+    "seconds_fuse": "fuse s", "peak_rss_mb": "peak RSS MB", "within_target": "< 2 GB",
+    "how_far": "value ÷ goal",
+}  # fmt: skip
 
 
 def markers(key: str) -> tuple[str, str]:
@@ -70,8 +82,14 @@ def fmt(value, column: str) -> str:
         return "-"
     if column == "ratio":
         return f"{value:g}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and column.lower() not in DIGITS and value and not 1e-3 <= abs(value) < 1e4:
+        return f"{value:.3g}"
     if isinstance(value, float):
         return f"{value:.{DIGITS.get(column.lower(), 4)}f}"
+    if isinstance(value, (list, tuple)):
+        return " / ".join(fmt(v, column) for v in value)
     return str(value)
 
 
@@ -178,4 +196,60 @@ def protocol_block(result: Mapping, reference_numbers: Mapping | None) -> str:
     parts = [head, command, markdown_table(result)]
     if reference_numbers:
         parts += ["Reference numbers of the protocol:", reference_table(reference_numbers)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def speed_block(result: Mapping) -> str:
+    """The tables of a :func:`fusion.bench.speed.run_speed` result: fusion throughput, query stage
+    against the bare MLP, training, degradation, attention, streaming, and the targets; GPU figures as
+    ratios to the ceilings where the device has them (n/a otherwise)."""
+    head = heading(result["machine"])
+    command = f"Regenerate with `{result['command']}`." if result.get("command") else ""
+    ceilings = result["ceilings"]
+    note = (
+        f"Ceilings from {ceilings['source']}: "
+        + ", ".join(f"{k} {fmt(v, k)}" for k, v in ceilings["values"].items())
+        if ceilings["values"]
+        else "Ceiling ratios: n/a (ceilings are known for an H200 only)."
+    )
+    parts = [head, command, note]
+    sections = [
+        ("fuse", "Fusion of one tile in memory (output voxels/s = tile core pixels x bands / median forward)",
+         ["model", "ratio", "bands", "tile", "halo", "dtype", "voxels_per_s", "peak_gpu_mb", "tflops",
+          "tflops_to_gemm", "write_to_copy_bandwidth"]),
+        ("query", "Query stage against the bare MLP of the decoder's shape (one evaluation per query)",
+         ["model", "ratio", "bands", "decoder_widths", "queries", "queries_per_s", "bare_mlp_queries_per_s",
+          "query_to_mlp", "bare_mlp_tflops_to_gemm", "bare_mlp_to_liif_ceiling"]),
+        ("training", "Training on a synthetic 31-band cube (HSI-MSI, random ratio 2-8), whole steps",
+         ["model", "batch_size", "patch", "amp_bf16", "samples_per_s", "step_ms_median", "peak_memory_gb"]),
+    ]  # fmt: skip
+    for key, title, columns in sections:
+        rows = [r for r in result.get(key, []) if "error" not in r]
+        if rows:
+            parts += [f"**{title}**", table(columns, rows)]
+    singles = [
+        ("degradation", "RandomDegradation", ["input_shape", "dtype", "median_ms", "p90_ms", "peak_gpu_mb",
+                                              "input_read_to_copy_bandwidth"]),
+        ("window_attention", "WindowAttention (timm)", ["windows", "tokens", "dim", "dtype", "seconds",
+                                                         "ceiling_to_time"]),
+        ("streaming", "Streaming `fusion fuse` of a generated scene (child process)",
+         ["pan", "ms", "method", "tile", "seconds_fuse", "peak_rss_mb", "within_target"]),
+    ]  # fmt: skip
+    for key, title, columns in singles:
+        row = result.get(key)
+        if row and "error" not in row:
+            parts += [f"**{title}**", table(columns, [row])]
+    parts += [
+        "**Targets (issue 8)**",
+        table(["target", "value", "goal", "met", "how_far", "note"], result["targets"]),
+    ]
+    errors = [r for key in ("fuse", "query", "training") for r in result.get(key, []) if "error" in r]
+    errors += [
+        result[k]
+        for k in ("degradation", "window_attention", "streaming")
+        if "error" in (result.get(k) or {})
+    ]
+    if errors:
+        parts.append("Not measured: " + "; ".join(
+            f"{r.get('model', '')} {r['error']}".strip() for r in errors))  # fmt: skip
     return "\n\n".join(p for p in parts if p)

@@ -188,3 +188,71 @@ def _contenders(methods: list[str] | None, checkpoints) -> list:
                 f"--methods {name}: a trainable model; give its --checkpoint or --fit-model {name}"
             )
     return [Classical(name) for name in methods] + [Checkpoint(path) for path in checkpoints]
+
+
+@bench.command("speed")
+@click.option("--device", metavar="cpu|cuda[:N]", help="Torch device [default: cpu].")
+@click.option("--models", help="Comma-separated models [default: every INR model and the default method].")
+@click.option("--ratios", default="4,3.3", show_default=True, help="Comma-separated ratios.")
+@click.option("--bands", default="8,103", show_default=True, help="Comma-separated LR band counts C.")
+@click.option("--size", type=int, help="Tile core in output pixels [default: 1024 on CUDA, 128 on CPU].")
+@click.option(
+    "--dtype", type=click.Choice(["bf16", "fp16", "fp32"]), help="Autocast [default: bf16 on CUDA]."
+)
+@click.option("--repeats", default=5, show_default=True, help="Timed calls (median) after --warmup.")
+@click.option("--warmup", default=2, show_default=True, help="Untimed calls first.")
+@click.option("--default-model", help="Model of the 1e9 voxels/s target [default: the default fit model].")
+@click.option("--train-models", help="Comma-separated models to time in training [default: --default-model].")
+@click.option(
+    "--stream-size", type=int, help="PAN size of the streaming run; 0 skips [default: 20000 on CPU, 0]."
+)
+@click.option("--out-json", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
+@click.option(
+    "--markdown", type=click.Path(dir_okay=False), help="Markdown file whose speed block to replace."
+)
+@click.pass_context
+@user_errors
+def speed_cmd(
+    ctx, device, models, ratios, bands, size, dtype, repeats, warmup, default_model, train_models,
+    stream_size, out_json, markdown,
+):  # fmt: skip
+    """Fusion throughput, query stage vs MLP, training samples/s, degradation and streaming memory."""
+    from fusion.bench import markdown as md
+    from fusion.bench.contenders import default_fit_model
+    from fusion.bench.speed import is_inr, run_speed
+    from fusion.engine import DEFAULT_METHOD
+    from fusion.models import list_models
+
+    device = _device(device)
+    cuda = device.type == "cuda"
+    chosen = _names(models) or [*(m for m in list_models() if is_inr(m)), DEFAULT_METHOD]
+    unknown = [m for m in chosen if m not in list_models()]
+    if unknown:
+        raise InputError(f"--models {','.join(unknown)}: not registered (see `fusion models`)")
+    default_model = default_model or default_fit_model() or FALLBACK_DEFAULT_MODEL
+    trained = _names(train_models) or [default_model]
+    train = (
+        {"batch": 16, "patch": 64, "steps": 20, "warmup": 5}
+        if cuda
+        else {"batch": 2, "patch": 32, "steps": 3, "warmup": 1}
+    )
+    degradation = {"repeats": 50, "warmup": 10} if cuda else {"repeats": 3, "warmup": 1}
+    stream_size = (0 if cuda else 20000) if stream_size is None else stream_size
+    result = run_speed(
+        chosen, device, _floats(ratios, "--ratios"), [int(b) for b in _floats(bands, "--bands")],
+        size or (1024 if cuda else 128), dtype or ("bf16" if cuda else "fp32"), repeats, warmup,
+        trained, train, degradation, stream_size=stream_size, default_model=default_model,
+        log=lambda message: click.echo(message, err=True),
+    )  # fmt: skip
+    result["command"] = _command_line(ctx)
+    _write_json(out_json, result)
+    block = md.speed_block(result)
+    click.echo(block)
+    if markdown:
+        md.update_blocks(markdown, {"speed": block})
+        click.echo(f"updated {markdown}")
+
+
+FALLBACK_DEFAULT_MODEL = "ss-inr"
+"""The target model when the package names no default fit model: the best trained INR model on CAVE
+(docs/benchmarks.md)."""
