@@ -5,7 +5,8 @@ noise, misregistration and a PAN made through a spectral response.
     python scripts/bench_degrade.py --out bench_degrade.json [--device cuda]
         [--batch 16 --bands 128 --size 256 --ratio 2 8]
 
-Warms up, synchronises the device around every timed call and reports the median (and 10th/90th
+A thin wrapper over :func:`fusion.bench.speed.degradation_time` (also run by ``fusion bench speed``):
+warms up, synchronises the device around every timed call and reports the median (and 10th/90th
 percentiles) in milliseconds, with the device name, in the JSON file.
 """
 
@@ -13,26 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
-from fusion import __version__
-from fusion.degrade import RandomDegradation
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+from fusion.bench.machine import describe_machine
+from fusion.bench.speed import degradation_time
 
 
 def main() -> None:
@@ -49,40 +36,14 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
-    gen = torch.Generator(device=device).manual_seed(0)
-    gt = torch.rand(args.batch, args.bands, args.size, args.size, generator=gen, device=device, dtype=dtype)
-    srf = torch.softmax(torch.randn(1, args.bands, generator=gen, device=device), dim=-1).to(dtype)
-    module = RandomDegradation(
-        ratio=tuple(args.ratio), gnyq_jitter=0.1, snr_db=(25, 45), guide_snr_db=(35, 50), shift=0.5, srf=srf
-    )
-
-    times = []
-    with torch.no_grad():
-        for i in range(args.warmup + args.repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            out = module(gt, generator=gen)
-            synchronize(device)
-            if i >= args.warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
+    timing = degradation_time(
+        args.batch, args.bands, args.size, tuple(args.ratio), device, getattr(torch, args.dtype),
+        args.repeats, args.warmup,
+    )  # fmt: skip
     result = {
         "benchmark": "RandomDegradation: mixed per-sample ratios, MTF jitter, noise, shift, PAN via SRF",
-        "device": device_name(device),
-        "torch": torch.__version__,
-        "fusion": __version__,
-        "input_shape": list(gt.shape),
-        "dtype": args.dtype,
-        "ratio_range": list(args.ratio),
-        "lr_shape": list(out.lr.shape),
-        "guide_shape": list(out.guide.shape),
-        "repeats": args.repeats,
-        "warmup": args.warmup,
-        "median_ms": statistics.median(times),
-        "p10_ms": times[len(times) // 10],
-        "p90_ms": times[(9 * len(times)) // 10],
-        "peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+        "machine": describe_machine(device),
+        **timing,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

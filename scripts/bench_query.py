@@ -17,40 +17,15 @@ import argparse
 import contextlib
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from fusion.bench.speed import mlp_flops_per_eval, time_call
 from fusion.nn.coords import make_cell, make_coord
 from fusion.nn.inr import SpatialQuery
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_call(fn, device: torch.device, repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn()`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def mlp_flops_per_eval(widths: list[int]) -> int:
-    """Multiply-add FLOPs of one MLP evaluation (2 per weight)."""
-    return sum(2 * a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
 
 
 def chunked(fn, total: int, chunk: int):
