@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from fusion.data.patches import keyed_rng, random_window
-from fusion.degrade import Degradation, reduce_pair
+from fusion.degrade import Degradation, blur_decimate, get_sensor, imresize
+from fusion.degrade.resample import lr_size
 from fusion.engine.losses import build_loss
 from fusion.engine.optim import build_optimizer, build_scheduler
 from fusion.engine.trainer import train_step
@@ -91,7 +92,9 @@ def fit_scene(
     grad_clip: float | None = 1.0,
     scale: float | None = None,
     seed: int = 0,
-    guide_mtf: bool = False,
+    guide_mtf: bool = True,
+    phase: str = "centre",
+    augment: bool = True,
     progress: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``(lr (B, C, h, w), guide (B, G, H, W))`` reduced by their own ratio.
@@ -109,13 +112,12 @@ def fit_scene(
     scale = float(scale) if scale is not None else float(lr.detach().abs().max())
     if not scale > 0 or not math.isfinite(scale):
         raise InputError(f"cannot fit on an LR image whose largest value is {scale}")
-    guide_small, _, reference = reduce_pair(
-        guide / scale, lr / scale, ratio=ratio, sensor=sensor, guide_mtf=guide_mtf
-    )
     ratio_yx = (guide.shape[-2] / lr.shape[-2], guide.shape[-1] / lr.shape[-1]) if ratio is None else ratio
     ratio_yx = (float(ratio_yx), float(ratio_yx)) if isinstance(ratio_yx, (int, float)) else tuple(ratio_yx)
+    guide_small, _, reference = wald_pair(guide / scale, lr / scale, ratio_yx, sensor, phase, guide_mtf)
     size = patch_size(tuple(reference.shape[-2:]), ratio_yx, patch)
-    degradation = Degradation(sensor=sensor, ratio=ratio_yx).to(lr.device)
+    degradation = Degradation(sensor=sensor, ratio=ratio_yx, phase=phase).to(lr.device)
+    turns = (0, 1, 2, 3) if size[0] == size[1] else (0, 2)  # quarter turns keep a square patch's shape
     optimizer = build_optimizer(model.parameters(), {"name": "adam", "lr": learning_rate})
     scheduler = build_scheduler(optimizer, steps, warmup=max(0, steps // 20))
     loss_fn = build_loss(loss)
@@ -124,7 +126,10 @@ def fit_scene(
     model.train()
     losses = []
     for step in tqdm(range(steps), desc="fit", disable=not progress, dynamic_ncols=True):
-        gt, guide_batch = sample_patches(reference, guide_small, size, batch_size, keyed_rng(seed, step))
+        rng = keyed_rng(seed, step)
+        gt, guide_batch = sample_patches(reference, guide_small, size, batch_size, rng)
+        if augment:
+            gt, guide_batch = dihedral(gt, guide_batch, turns, rng)
         lr_batch = degradation(gt).lr
         losses.append(float(train_step(model, loss_fn, optimizer, lr_batch, guide_batch, gt, grad_clip)))
         scheduler.step()
@@ -142,3 +147,49 @@ def sample_patches(
         rows, cols = random_window(tuple(reference.shape[-2:]), size, rng)
         pairs.append((reference[image, :, rows, cols], guide[image, :, rows, cols]))
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def dihedral(
+    reference: torch.Tensor, guide: torch.Tensor, turns: tuple[int, ...], rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample of ``reference (B, C, h, w)`` and ``guide (B, G, h, w)`` turned by the same random
+    number of quarter turns (from ``turns``) and mirrored or not: the MTF is isotropic, so the turned
+    scene is as likely as the scene itself."""
+    pairs = []
+    for ref, gui in zip(reference, guide, strict=True):
+        k, flip = int(rng.choice(turns)), bool(rng.integers(2))
+        ref, gui = (torch.rot90(x, k, (-2, -1)) for x in (ref, gui))
+        pairs.append((ref.flip(-1), gui.flip(-1)) if flip else (ref, gui))
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def wald_pair(
+    guide: torch.Tensor,
+    lr: torch.Tensor,
+    ratio,
+    sensor=None,
+    phase: str = "centre",
+    guide_mtf: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Wald's reduced pair ``(guide_small (B, G, h, w), lr_small (B, C, h', w'), reference = lr)``.
+
+    ``lr (B, C, h, w)`` is reduced by ``ratio`` (scalar or ``(y, x)``; ``h' = round(h / r)``) with its
+    sensor's MTF gains; ``guide (B, G, H, W)`` onto ``lr``'s grid, with the PAN's MTF gain
+    (``guide_mtf``) or MATLAB's bicubic ``imresize`` (the reference toolbox). Both decimations sample
+    at ``phase`` (:mod:`fusion.degrade.resample`): ``"centre"`` puts each sample at its pixel's centre,
+    ``"toolbox"`` gives :func:`fusion.degrade.reduce_pair`.
+    """
+    sensor = get_sensor(sensor)
+    ry, rx = (float(ratio), float(ratio)) if isinstance(ratio, (int, float)) else map(float, ratio)
+    small = (lr_size(lr.shape[-2], ry), lr_size(lr.shape[-1], rx))
+    if min(small) < 2:
+        raise InputError(f"lr of size {tuple(lr.shape[-2:])} is too small to reduce by {ratio}")
+    effective = (lr.shape[-2] / small[0], lr.shape[-1] / small[1])
+    lr_small = blur_decimate(lr, sensor.gnyq_for(lr.shape[1]), effective, out_size=small, phase=phase)
+    size = tuple(lr.shape[-2:])
+    if guide_mtf:
+        native = (guide.shape[-2] / size[0], guide.shape[-1] / size[1])
+        guide_small = blur_decimate(guide, sensor.pan_gain, native, out_size=size, phase=phase)
+    else:
+        guide_small = imresize(guide, out_size=size)
+    return guide_small, lr_small, lr
