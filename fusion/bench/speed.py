@@ -510,6 +510,7 @@ def run_speed(
     train_models: Sequence[str] = (),
     train: Mapping | None = None,
     degradation: Mapping | None = None,
+    query: bool = True,
     attention: bool = True,
     stream_size: int = 0,
     default_model: str | None = None,
@@ -523,6 +524,7 @@ def run_speed(
         train_models: models whose training samples/s are measured on the synthetic cube, with
             ``train`` = ``{"batch", "patch", "steps", "warmup"}``.
         degradation: keyword arguments of :func:`degradation_time` (``None``: skipped).
+        query: time the query stage of the INR models.
         attention: time the WindowAttention of GPU.md (CUDA only; needs timm).
         stream_size: PAN size of the streaming run (0: skipped; needs GDAL).
         default_model: the model of the 1e9 voxels/s target.
@@ -538,7 +540,7 @@ def run_speed(
                 where = {"model": name, "ratio": ratio, "bands": c}
                 timing = (tile, device, dtype, repeats, warmup)
                 result["fuse"].append(attempt(where, fuse_throughput, name, ratio, c, *timing))
-        if is_inr(name):
+        if query and is_inr(name):
             log(f"query stage {name}")
             where = {"model": name, "ratio": ratios[0], "bands": max(bands)}
             timing = (tile, device, dtype, repeats, warmup)
@@ -546,7 +548,6 @@ def run_speed(
     train = {"batch": 16, "patch": 64, "steps": 20, "warmup": 5, **(train or {})}
     for name in train_models:
         log(f"training {name}")
-
         result["training"].append(attempt({"model": name}, synthetic_training, name, device, **train))
     if degradation is not None:
         log("RandomDegradation")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import click
 
@@ -190,6 +191,12 @@ def _contenders(methods: list[str] | None, checkpoints) -> list:
     return [Classical(name) for name in methods] + [Checkpoint(path) for path in checkpoints]
 
 
+SPEED_PARTS = ("query", "training", "degradation", "attention", "streaming")
+FALLBACK_DEFAULT_MODEL = "ss-inr"
+"""The target model when the package names no default fit model: the best trained INR model on CAVE
+(docs/benchmarks.md)."""
+
+
 @bench.command("speed")
 @click.option("--device", metavar="cpu|cuda[:N]", help="Torch device [default: cpu].")
 @click.option("--models", help="Comma-separated models [default: every INR model and the default method].")
@@ -206,6 +213,9 @@ def _contenders(methods: list[str] | None, checkpoints) -> list:
 @click.option(
     "--stream-size", type=int, help="PAN size of the streaming run; 0 skips [default: 20000 on CPU, 0]."
 )
+@click.option(
+    "--skip", help="Comma-separated parts not to run: query, training, degradation, attention, streaming."
+)
 @click.option("--out-json", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
 @click.option(
     "--markdown", type=click.Path(dir_okay=False), help="Markdown file whose speed block to replace."
@@ -214,7 +224,7 @@ def _contenders(methods: list[str] | None, checkpoints) -> list:
 @user_errors
 def speed_cmd(
     ctx, device, models, ratios, bands, size, dtype, repeats, warmup, default_model, train_models,
-    stream_size, out_json, markdown,
+    stream_size, skip, out_json, markdown,
 ):  # fmt: skip
     """Fusion throughput, query stage vs MLP, training samples/s, degradation and streaming memory."""
     from fusion.bench import markdown as md
@@ -225,12 +235,15 @@ def speed_cmd(
 
     device = _device(device)
     cuda = device.type == "cuda"
+    skipped = set(_names(skip) or ())
+    if skipped - set(SPEED_PARTS):
+        raise InputError(f"--skip {skip}: choose from {', '.join(SPEED_PARTS)}")
     chosen = _names(models) or [*(m for m in list_models() if is_inr(m)), DEFAULT_METHOD]
     unknown = [m for m in chosen if m not in list_models()]
     if unknown:
         raise InputError(f"--models {','.join(unknown)}: not registered (see `fusion models`)")
     default_model = default_model or default_fit_model() or FALLBACK_DEFAULT_MODEL
-    trained = _names(train_models) or [default_model]
+    trained = [] if "training" in skipped else _names(train_models) or [default_model]
     train = (
         {"batch": 16, "patch": 64, "steps": 20, "warmup": 5}
         if cuda
@@ -238,10 +251,12 @@ def speed_cmd(
     )
     degradation = {"repeats": 50, "warmup": 10} if cuda else {"repeats": 3, "warmup": 1}
     stream_size = (0 if cuda else 20000) if stream_size is None else stream_size
+    stream_size = 0 if "streaming" in skipped else stream_size
     result = run_speed(
         chosen, device, _floats(ratios, "--ratios"), [int(b) for b in _floats(bands, "--bands")],
         size or (1024 if cuda else 128), dtype or ("bf16" if cuda else "fp32"), repeats, warmup,
-        trained, train, degradation, stream_size=stream_size, default_model=default_model,
+        trained, train, None if "degradation" in skipped else degradation, "query" not in skipped,
+        "attention" not in skipped, stream_size, default_model,
         log=lambda message: click.echo(message, err=True),
     )  # fmt: skip
     result["command"] = _command_line(ctx)
@@ -253,6 +268,34 @@ def speed_cmd(
         click.echo(f"updated {markdown}")
 
 
-FALLBACK_DEFAULT_MODEL = "ss-inr"
-"""The target model when the package names no default fit model: the best trained INR model on CAVE
-(docs/benchmarks.md)."""
+@bench.command("report")
+@click.argument("outdir", default="docs/report-sample", type=click.Path(file_okay=False))
+@click.option(
+    "--methods", default="exp,gsa,mtf-glp-hpm,bdsd-pc", show_default=True, help="Comma-separated methods."
+)
+@click.option(
+    "--crop", default=160, show_default=True, help="Centre crop in MS pixels (keeps the PNGs small)."
+)
+@user_errors
+def report_cmd(outdir, methods, crop):
+    """Sample HTML report (`fusion evaluate --report`) of the bundled Landsat-8 pair into OUTDIR.
+
+    Wald's protocol at the pair's ratio (2) on a centre crop, reference convention (reflectance x 10000
+    as DN): OUTDIR/report.html with its quicklooks in OUTDIR/report_files/.
+    """
+    from fusion.bench.datasets import landsat8_sample
+    from fusion.metrics import evaluate_reduced
+    from fusion.metrics.html import write_html
+
+    scene = landsat8_sample()[0].crop(crop)
+    report = evaluate_reduced(
+        _names(methods), scene.guide, scene.lr, sensor=scene.sensor, convention="reference", keep_images=True
+    )
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    name, reference = report.reference_image
+    path = write_html(
+        report, Path(outdir) / "report.html", report.images, reference=reference, reference_name=name,
+        wavelengths_nm=scene.wavelengths_nm, overwrite=True,
+    )  # fmt: skip
+    click.echo(report.table())
+    click.echo(f"wrote {path}")

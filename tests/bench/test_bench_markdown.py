@@ -1,0 +1,91 @@
+"""Generated Markdown blocks: replacement between markers, tables, best values, reference numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusion.bench.markdown import (
+    best_cells,
+    markers,
+    reference_table,
+    replace_block,
+    table,
+    update_blocks,
+)
+from fusion.errors import InputError
+
+HAND_WRITTEN = "# Benchmarks\n\nIntro written by hand.\n\n## Later section\n\nMore hand-written text.\n"
+
+
+def test_a_new_block_is_appended_and_the_text_before_it_kept():
+    out = replace_block(HAND_WRITTEN, "quality-reduced", "| a |\n| --- |\n| 1 |")
+    start, end = markers("quality-reduced")
+    assert out.startswith(HAND_WRITTEN.rstrip())
+    assert out.index(start) < out.index("| 1 |") < out.index(end)
+    assert out.endswith(end + "\n")
+
+
+def test_replacing_a_block_keeps_the_text_around_it_and_is_idempotent():
+    start, end = markers("speed")
+    text = f"before\n\n{start}\nold table\n{end}\n\nafter\n"
+    once = replace_block(text, "speed", "new table")
+    assert once == f"before\n\n{start}\nnew table\n{end}\n\nafter\n"
+    assert replace_block(once, "speed", "new table") == once
+    other = replace_block(once, "quality-full", "other")
+    assert replace_block(other, "speed", "newer") == other.replace("new table", "newer")
+
+
+def test_update_blocks_writes_only_its_blocks(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    path.write_text(HAND_WRITTEN)
+    update_blocks(path, {"a": "first A", "b": "first B"})
+    update_blocks(path, {"a": "second A"})
+    text = path.read_text()
+    assert text.startswith(HAND_WRITTEN.rstrip())
+    assert "second A" in text and "first A" not in text and "first B" in text
+    assert text.count(markers("a")[0]) == 1 and text.count(markers("b")[1]) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!-- bench:x:start -->\nno end",
+        "<!-- bench:x:end -->\n<!-- bench:x:start -->",
+        "<!-- bench:x:start -->\n<!-- bench:x:end -->\n<!-- bench:x:start -->\n<!-- bench:x:end -->",
+    ],
+)
+def test_broken_markers_are_refused(text):
+    with pytest.raises(InputError, match="unpaired, out of order or repeated"):
+        replace_block(text, "x", "content")
+
+
+def test_table_formats_columns_and_bolds_named_cells():
+    rows = [{"ratio": 4.0, "PSNR": 30.123, "SAM": 2.5, "Q2n": 0.91234}, {"ratio": 3.3, "PSNR": None}]
+    out = table(["ratio", "PSNR", "SAM", "Q2n"], rows, bold={0: {"PSNR"}})
+    lines = out.splitlines()
+    assert lines[0] == "| ratio | PSNR | SAM | Q2n |"
+    assert lines[2] == "| 4 | **30.12** | 2.500 | 0.9123 |"
+    assert lines[3] == "| 3.3 | - | - | - |"
+
+
+def test_best_cells_follow_each_metrics_direction():
+    rows = [
+        {"ratio": 4, "PSNR": 30.0, "SAM": 3.0, "QNR": 0.8},
+        {"ratio": 4, "PSNR": 32.0, "SAM": 4.0, "QNR": 0.9},
+        {"ratio": 2, "PSNR": 20.0, "SAM": 1.0, "QNR": 0.1},
+        {"ratio": 2, "PSNR": 20.0, "SAM": 2.0, "QNR": 0.2},
+    ]
+    bold = best_cells(rows, "ratio", ["PSNR", "SAM", "QNR"])
+    assert bold == {0: {"SAM"}, 1: {"PSNR", "QNR"}, 2: {"PSNR", "SAM"}, 3: {"PSNR", "QNR"}}
+
+
+def test_reference_numbers_become_one_row_per_leaf_with_a_caption():
+    numbers = {
+        "source": "issue 9",
+        "ratio": 4.0,
+        "methods": {"a": {"psnr": 31.1}, "b": {"psnr": 39.5, "sam": 3.5}},
+    }
+    out = reference_table(numbers)
+    assert out.splitlines()[0] == "source: issue 9; ratio: 4.0."
+    assert "| methods / a | 31.10 | - |" in out
+    assert "| methods / b | 39.50 | 3.500 |" in out

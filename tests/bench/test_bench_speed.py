@@ -1,0 +1,132 @@
+"""`fusion bench speed` on CPU at tiny sizes: throughput arithmetic, query stage, ceilings, targets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from fusion.bench import speed
+from fusion.bench.markdown import markers
+from fusion.cli import cli
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+CPU = torch.device("cpu")
+
+
+def test_time_call_is_the_median_of_the_timed_calls(monkeypatch):
+    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # durations 1, 3, 2 after one untimed warm-up call
+    monkeypatch.setattr(speed.time, "perf_counter", lambda: next(ticks))
+    calls = []
+    assert speed.time_call(lambda: calls.append(1), CPU, repeats=3, warmup=1) == 2.0
+    assert len(calls) == 4
+
+
+def test_fuse_throughput_is_core_voxels_over_the_timed_seconds(monkeypatch):
+    monkeypatch.setattr(speed, "time_call", lambda fn, device, repeats, warmup: (fn(), 0.25)[1])
+    row = speed.fuse_throughput("exp", 4.0, 3, 16, CPU, repeats=1, warmup=0, flops=False)
+    assert row["output_voxels"] == 16 * 16 * 3
+    assert row["voxels_per_s"] == 16 * 16 * 3 / 0.25
+    assert row["window"] >= 16 + 2 * row["halo"] and row["window"] % 4 == 0
+
+
+def test_fuse_throughput_measures_a_positive_consistent_rate():
+    row = speed.fuse_throughput("mtf-glp-hpm", 3.3, 4, 16, CPU, repeats=1, warmup=0)
+    assert row["voxels_per_s"] > 0
+    assert row["voxels_per_s"] == pytest.approx(row["output_voxels"] / row["seconds"])
+    assert row["peak_gpu_mb"] is None
+    assert row["tflops"] is None or row["tflops"] >= 0
+
+
+def test_query_stage_counts_every_queried_coordinate():
+    row = speed.query_stage("qis", 4.0, 3, 8, CPU, repeats=1, warmup=0)
+    model = speed.build("qis", 3)
+    _, guide, _ = speed.tile_inputs(model, 4.0, 3, 8, CPU)
+    assert row["queries"] == guide.shape[-2] * guide.shape[-1]
+    assert row["decoder_widths"] == speed.decoder_widths(model) and row["decoder_widths"][-1] >= 3
+    assert row["query_to_mlp"] == pytest.approx(row["query_s"] / row["bare_mlp_s"])
+    assert row["bare_mlp_tflops"] == pytest.approx(
+        row["queries"] * speed.mlp_flops_per_eval(row["decoder_widths"]) / row["bare_mlp_s"] / 1e12
+    )
+
+
+def test_mlp_flops_count_two_per_weight():
+    assert speed.mlp_flops_per_eval([580, 256, 31]) == 2 * (580 * 256 + 256 * 31)
+
+
+def test_training_throughput_on_the_synthetic_cube():
+    row = speed.synthetic_training("tiny-cnn", CPU, batch=2, patch=16, steps=2, warmup=0)
+    assert row["batch_size"] == 2 and row["patch"] == 16 and row["samples_per_s"] > 0
+    assert row["samples_per_s"] == pytest.approx(2 / (row["step_ms_median"] / 1000))
+
+
+def fake_result(gpu: str | None) -> dict:
+    """A result with round numbers: half the GEMM and copy ceilings, LIIF decoder at 225 M queries/s."""
+    return {
+        "machine": {"gpu": gpu},
+        "fuse": [{"model": "m", "ratio": 4.0, "bands": 103, "voxels_per_s": 2e9, "tflops": 402.0,
+                  "output_bytes_per_s": 2.1e12}],
+        "query": [{"model": "m", "ratio": 4.0, "bands": 103, "decoder_widths": [580, 256, 256, 256, 256, 103],
+                   "bare_mlp_queries_per_s": 225e6, "bare_mlp_tflops": 80.4, "query_to_mlp": 3.6}],
+        "degradation": {"input_bytes": 4.2e9, "median_ms": 1.0, "input_shape": [16, 128, 256, 256]},
+        "window_attention": {"seconds": 2.2e-3},
+        "streaming": {"pan": [20000, 20000], "peak_rss_mb": 1024.0},
+    }  # fmt: skip
+
+
+def test_ceiling_ratios_on_an_h200():
+    result = speed.add_ceilings(fake_result("NVIDIA H200"))
+    assert result["ceilings"]["values"] == speed.CEILINGS
+    assert result["fuse"][0]["tflops_to_gemm"] == pytest.approx(0.5)
+    assert result["fuse"][0]["write_to_copy_bandwidth"] == pytest.approx(0.5)
+    assert result["query"][0]["bare_mlp_tflops_to_gemm"] == pytest.approx(0.1)
+    assert result["query"][0]["bare_mlp_to_liif_ceiling"] == pytest.approx([225 / 200, 225 / 250])
+    assert result["degradation"]["input_read_to_copy_bandwidth"] == pytest.approx(1.0)
+    assert result["window_attention"]["ceiling_to_time"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("gpu", ["NVIDIA H100 80GB HBM3", None])
+def test_no_ceiling_ratios_elsewhere(gpu):
+    result = speed.add_ceilings(fake_result(gpu))
+    assert result["ceilings"]["values"] is None
+    assert (
+        result["fuse"][0]["tflops_to_gemm"] is None and result["query"][0]["bare_mlp_to_liif_ceiling"] is None
+    )
+    assert result["window_attention"]["ceiling_to_time"] is None
+
+
+def test_targets_say_met_or_not_and_how_far():
+    targets = {
+        t["target"].split()[0] + t["target"].split()[1]: t
+        for t in speed.check_targets(fake_result(None), "m")
+    }
+    fuse, query = targets["mfuses"], targets["mquery"]
+    assert (fuse["met"], fuse["how_far"]) == (True, 2.0)
+    assert (query["met"], query["how_far"]) == (False, pytest.approx(1.2))
+    stream, degradation = targets["streaming20000^2"], targets["RandomDegradationof"]
+    assert (stream["met"], stream["how_far"]) == (True, 0.5)
+    assert (degradation["met"], degradation["how_far"]) == (True, 0.05)
+
+
+def test_speed_command_writes_json_and_its_markdown_block(tmp_path):
+    md = tmp_path / "benchmarks.md"
+    md.write_text("# Benchmarks\n\nhand-written\n")
+    args = ["bench", "speed", "--models", "exp", "--ratios", "4", "--bands", "3", "--size", "16",
+            "--repeats", "1", "--warmup", "0", "--default-model", "exp",
+            "--skip", "training,degradation,streaming", "--out-json", str(tmp_path / "s.json"),
+            "--markdown", str(md)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert [(r["model"], r["ratio"], r["bands"]) for r in out["fuse"]] == [("exp", 4.0, 3)]
+    assert out["fuse"][0]["voxels_per_s"] > 0 and out["query"] == [] and "degradation" not in out
+    text = md.read_text()
+    assert text.startswith("# Benchmarks\n\nhand-written\n") and markers("speed")[0] in text
+    assert "n/a" in text and "exp fuses >= 1e9 output voxels/s" in text
+
+
+def test_speed_command_refuses_unknown_parts_and_models():
+    assert "--skip nothing" in CliRunner().invoke(cli, ["bench", "speed", "--skip", "nothing"]).output
+    assert "not registered" in CliRunner().invoke(cli, ["bench", "speed", "--models", "nope"]).output
