@@ -28,6 +28,13 @@ from fusion.engine.trainer import train_step
 from fusion.errors import InputError
 from fusion.models import FusionModel
 
+DEFAULT_FIT_MODEL = "prior-inr"
+"""The INR model ``fusion fuse --fit`` trains when none is named: a correction of a classical ensemble
+(:mod:`fusion.models.prior_inr`), which learns far more from one scene than a model starting from
+interpolation (on the WorldView-2 sample under protocol P-PAN; ``docs/benchmarks.md``)."""
+DEFAULT_FIT_STEPS = 600
+"""Fitting steps by default (about 40 s for an 80 x 80 x 8 LR image on one CPU thread)."""
+
 
 class Rescaled(FusionModel):
     """``model`` applied to inputs divided by ``scale``, its output multiplied back."""
@@ -47,9 +54,14 @@ class Rescaled(FusionModel):
     def tile_alignment(self) -> tuple[int, int]:
         return self.model.tile_alignment()
 
-    def forward(self, lr: torch.Tensor, guide: torch.Tensor, out_size=None) -> torch.Tensor:
-        """``lr (B, C, h, w)``, ``guide (B, G, H, W)`` in scene units -> ``(B, C, H, W)``."""
-        return self.model(lr / self.scale, guide / self.scale, out_size=out_size) * self.scale
+    def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None):
+        return self.model.scene_statistics(lr / self.scale, guide / self.scale, out_size, core, mask)
+
+    def forward(self, lr: torch.Tensor, guide: torch.Tensor, out_size=None, stats=None) -> torch.Tensor:
+        """``lr (B, C, h, w)``, ``guide (B, G, H, W)`` in scene units -> ``(B, C, H, W)``; ``stats``:
+        the model's summed :meth:`scene_statistics` (of the scaled inputs) in tiled fusion."""
+        extra = {} if stats is None else {"stats": stats}
+        return self.model(lr / self.scale, guide / self.scale, out_size=out_size, **extra) * self.scale
 
 
 @dataclass

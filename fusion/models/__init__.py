@@ -15,6 +15,7 @@ from fusion.models import qis  # noqa: E402,F401  (qis)
 from fusion.models import hyper_inr  # noqa: E402,F401  (hyper-inr)
 from fusion.models import pinr  # noqa: E402,F401  (naive-pinr, dynamic-pinr)
 from fusion.models import ssinr  # noqa: E402,F401  (ss-inr)
+from fusion.models import prior_inr  # noqa: E402,F401  (prior-inr)
 from fusion.models.base import FusionModel
 from fusion.models.prior import WithPrior
 from fusion.registry import MODELS

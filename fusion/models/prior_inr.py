@@ -6,8 +6,9 @@ classical result is not. The model's output at a query point ``x`` of the guide 
 
     out(x) = prior(x) + f([F(x), z(x), delta(x), cell])
 
-* ``prior``: the mean of fixed classical methods (default AWLP and BDSD-PC, built with the sensor's
-  MTF gains), without trainable parameters; their scene statistics pass through for tiled fusion.
+* ``prior``: the mean of fixed classical methods (by default AWLP and BDSD-PC with a PAN, GLP-HS and GSA
+  with an MSI guide; built with the sensor's MTF gains), without trainable parameters; their scene
+  statistics pass through for tiled fusion.
 * ``F``: features of ``[prior, up, guide]`` on the guide grid (a few 3 x 3 convolutions), ``up`` the
   classical methods' interpolation of the LR image.
 * ``z``: codes of the LR image (3 x 3 convolutions on its own grid), taken at the LR pixel holding ``x``.
@@ -39,7 +40,8 @@ from fusion.nn.activations import ActivationSpec, make_activation
 from fusion.nn.coords import coord_to_index
 from fusion.registry import MODELS
 
-DEFAULT_PRIORS = ("awlp", "bdsd-pc")
+DEFAULT_PRIORS = {"pan": ("awlp", "bdsd-pc"), "msi": ("glp-hs", "gsa")}
+"""The prior's classical methods by guide kind: a one-band PAN, or a multi-band MSI (HSI-MSI fusion)."""
 
 
 @dataclass
@@ -83,21 +85,19 @@ class PriorINR(INRModel):
 
     Args:
         lr_bands, guide_bands: band counts ``C`` and ``G``.
-        priors: registered classical methods averaged into the prior.
+        priors: registered classical methods averaged into the prior (default: :data:`DEFAULT_PRIORS`).
         sensor: sensor preset of the LR image, passed to the priors (MTF gains).
         width, layers: channels and 3 x 3 convolutions of the guide-grid feature encoder.
         codes, code_layers: channels and convolutions of the LR encoder (``codes=0``: none).
         hidden, activation: the decoder MLP's hidden widths and the activation of every layer.
     """
 
-    guide_kinds = ("pan",)
-
     def __init__(
         self,
         lr_bands: int,
         guide_bands: int = 1,
         *,
-        priors: Sequence[str] = DEFAULT_PRIORS,
+        priors: Sequence[str] | None = None,
         sensor: str | None = None,
         width: int = 32,
         layers: int = 3,
@@ -107,10 +107,11 @@ class PriorINR(INRModel):
         activation: ActivationSpec = "gelu",
     ):
         super().__init__(lr_bands=lr_bands, guide_bands=guide_bands)
+        priors = DEFAULT_PRIORS["pan" if guide_bands == 1 else "msi"] if priors is None else tuple(priors)
         if not priors or min(lr_bands, guide_bands, width, layers) < 1 or min(codes, code_layers) < 0:
             raise InputError(
-                f"prior-inr: needs priors and positive sizes, got priors {list(priors)}, lr_bands {lr_bands}, "
-                f"guide_bands {guide_bands}, width {width}, layers {layers}, codes {codes}"
+                f"prior-inr: needs priors and positive sizes, got priors {list(priors)}, lr_bands "
+                f"{lr_bands}, guide_bands {guide_bands}, width {width}, layers {layers}, codes {codes}"
             )
         self.priors = nn.ModuleList(build_prior(name, lr_bands, guide_bands, sensor) for name in priors)
         self.encoder = conv_stack(2 * lr_bands + guide_bands, width, layers, activation)
