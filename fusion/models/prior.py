@@ -23,7 +23,10 @@ class WithPrior(FusionModel):
     """``model`` plus the detail that the classical method ``prior`` injects (see the module doc)."""
 
     def __init__(self, model: FusionModel, prior: FusionModel):
-        super().__init__(lr_bands=model.lr_bands, guide_bands=model.guide_bands)
+        super().__init__(
+            lr_bands=model.lr_bands if model.lr_bands is not None else prior.lr_bands,
+            guide_bands=model.guide_bands if model.guide_bands is not None else prior.guide_bands,
+        )
         self.model, self.prior = model, prior
         self.registered_name = getattr(model, "registered_name", type(model).__name__)
 
