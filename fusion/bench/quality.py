@@ -206,13 +206,24 @@ def mean_rows(rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str])
     return out
 
 
-def protocol_result(name: str, data_root, methods, checkpoints, ratios, device, progress: bool) -> dict:
-    """:func:`fusion.protocols.run_protocol` with the machine description added."""
-    from fusion.protocols import run_protocol
+def protocol_result(
+    name: str, data_root, methods, checkpoints, ratios, device, progress: bool, **extra
+) -> dict:
+    """:func:`fusion.protocols.run_protocol` with the machine description added; ``extra`` goes to the
+    protocol's ``run`` (e.g. P-PAN's ``fit``, ``fit_steps``)."""
+    import inspect
 
+    from fusion.errors import InputError
+    from fusion.protocols import protocol_module, run_protocol
+
+    accepted = inspect.signature(protocol_module(name).run).parameters
+    refused = [key for key in extra if key not in accepted]
+    if refused:
+        raise InputError(f"protocol {name} takes no {', '.join(refused)}")
+    root = data_root if data_root is not None else default_data_root()
     result = run_protocol(
-        name, data_root=str(data_root if data_root is not None else default_data_root()), methods=methods,
-        checkpoints=tuple(checkpoints), ratios=ratios, device=device, progress=progress,
+        name, data_root=str(root), methods=methods, checkpoints=tuple(checkpoints), ratios=ratios,
+        device=device, progress=progress, **extra,
     )  # fmt: skip
     result.setdefault("machine", describe_machine(device))
     return result

@@ -117,22 +117,23 @@ def quality_cmd(
 ):  # fmt: skip
     """Quality of every method x data set x ratio (reduced resolution) and on the real pairs (full)."""
     from fusion.bench import markdown as md
+    from fusion.bench.contenders import default_fit_model
 
     device = _device(device)
     command = _command_line(ctx)
+    if fit and not (fit_model or default_fit_model()):
+        raise InputError("--fit: this version has no default fit model; name one with --fit-model")
     if protocol is not None:
         from fusion.bench.quality import protocol_result
         from fusion.protocols import protocol_module
 
-        result = protocol_result(
-            protocol,
-            data_root,
-            _names(methods),
-            checkpoints,
-            _floats(ratios, "--ratios"),
-            device,
-            progress=True,
+        fitted = (
+            {"fit": [fit_model or default_fit_model()], "fit_steps": fit_steps} if fit or fit_model else {}
         )
+        result = protocol_result(
+            protocol, data_root, _names(methods), checkpoints, _floats(ratios, "--ratios"), device,
+            progress=True, **fitted,
+        )  # fmt: skip
         result["command"] = command
         _write_json(out_json, result)
         block = md.protocol_block(result, getattr(protocol_module(protocol), "REFERENCE_NUMBERS", None))
@@ -142,7 +143,6 @@ def quality_cmd(
             click.echo(f"updated {markdown}")
         return
 
-    from fusion.bench.contenders import default_fit_model
     from fusion.bench.datasets import DESCRIPTIONS
     from fusion.bench.quality import DEFAULT_RATIOS, QUICK, run_quality
 
@@ -150,10 +150,7 @@ def quality_cmd(
     if fit or fit_model:
         from fusion.bench.contenders import SceneFit
 
-        name = fit_model or default_fit_model()
-        if name is None:
-            raise InputError("--fit: this version has no default fit model; name one with --fit-model")
-        contenders.append(SceneFit(name, fit_steps))
+        contenders.append(SceneFit(fit_model or default_fit_model(), fit_steps))
     chosen_ratios = _floats(ratios, "--ratios") or (QUICK["ratios"] if quick else DEFAULT_RATIOS)
     result, quicklooks = run_quality(
         contenders, data_root, _names(datasets), chosen_ratios, device,

@@ -89,3 +89,40 @@ def test_reference_numbers_become_one_row_per_leaf_with_a_caption():
     assert out.splitlines()[0] == "source: issue 9; ratio: 4.0."
     assert "| methods / a | 31.10 | - |" in out
     assert "| methods / b | 39.50 | 3.500 |" in out
+
+
+def fake_protocol_result(**kwargs) -> dict:
+    return {
+        "protocol": "p-pan", "convention": "reference", "ratios": [4.0], "rows": [],
+        "mean": [{"method": "gsa", "ratio": 4.0, "sam": 3.25, "ergas": 2.5, "q2n": 0.9, "scenes": 1}],
+        "meta": {"called_with": sorted(kwargs)},
+    }  # fmt: skip
+
+
+def test_protocol_runs_render_next_to_their_reference_numbers(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from fusion.cli import cli
+    from fusion.protocols import p_pan
+
+    monkeypatch.setattr(p_pan, "run", lambda **kwargs: fake_protocol_result(**kwargs))
+    monkeypatch.setattr(p_pan, "REFERENCE_NUMBERS", {"source": "s", "ikonos": {"sfim": {"sam": 3.381}}})
+    md = tmp_path / "b.md"
+    out = CliRunner().invoke(cli, ["bench", "quality", "--protocol", "p-pan", "--markdown", str(md)])
+    assert out.exit_code == 0, out.output
+    text = md.read_text()
+    assert markers("protocol-p-pan")[0] in text and "| gsa | 4 |" in text
+    assert (
+        "source: s." in text
+        and "| ikonos / sfim | 3.381 |" in text
+        and "metric convention: reference" in text
+    )
+
+
+def test_a_protocol_without_fitting_refuses_fit_options(monkeypatch):
+    from click.testing import CliRunner
+
+    from fusion.cli import cli
+
+    out = CliRunner().invoke(cli, ["bench", "quality", "--protocol", "p-cave", "--fit-model", "liif"])
+    assert out.exit_code == 1 and "protocol p-cave takes no fit, fit_steps" in out.output
