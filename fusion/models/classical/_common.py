@@ -233,6 +233,17 @@ def as_map(coefficients: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 # -- the two-pass template -------------------------------------------------------------------------
+def full_precision(like: torch.Tensor):
+    """Autocast switched off on ``like``'s device: the methods' regressions and filters run in the
+    inputs' own precision, also inside a bf16-autocast training step."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
+def widened(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is in a half-precision type, else unchanged (float64 stays)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class ClassicalMethod(FusionModel):
     """Base of the classical methods (no training; ``forward`` only).
 
@@ -280,15 +291,17 @@ class ClassicalMethod(FusionModel):
         return Pair(lr, guide)
 
     def forward(self, lr, guide, out_size=None, stats: Stats | None = None) -> torch.Tensor:
-        pair = self.pair(lr, guide, out_size)
-        if stats is None:
-            stats = self.statistics(pair, None, None)
-        else:
-            stats = {key: value.double() for key, value in stats.items()}
-        return self.fuse(pair, stats)
+        with full_precision(lr):
+            pair = self.pair(widened(lr), widened(guide), out_size)
+            if stats is None:
+                stats = self.statistics(pair, None, None)
+            else:
+                stats = {key: value.double() for key, value in stats.items()}
+            return self.fuse(pair, stats)
 
     def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
-        return self.statistics(self.pair(lr, guide, out_size), core, mask)
+        with full_precision(lr):
+            return self.statistics(self.pair(widened(lr), widened(guide), out_size), core, mask)
 
     def once_per_scene(self, stats: Stats, derive):
         """``derive(stats)``, remembered while the statistics stay equal (every tile of a scene
