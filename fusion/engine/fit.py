@@ -1,10 +1,11 @@
 """Scene-adaptive fitting: train a model on the scene's own reduced-resolution version, then fuse.
 
-Wald's protocol turned into a training set: :func:`fusion.degrade.reduce_pair` reduces the guide onto
-the LR grid at the pair's ratio; the LR image becomes the reference, and random patches of it are
-degraded by the same ratio with the sensor's MTF (:class:`fusion.degrade.Degradation`, the operator
-``reduce_pair`` applies to the whole image). The model learns to undo that degradation and is then
-applied at full resolution, on the assumption that the relation between scales is scale invariant.
+Wald's protocol turned into a training set: :func:`wald_pair` reduces the guide onto the LR grid at the
+pair's ratio (by default with the PAN's MTF, sampling at the pixel centres); the LR image becomes the
+reference, and random patches of it, turned and mirrored, are degraded by the same ratio with the
+sensor's MTF (:class:`fusion.degrade.Degradation`, the operator :func:`wald_pair` applies to the whole
+image). The model learns to undo that degradation and is then applied at full resolution, on the
+assumption that the relation between scales is scale invariant.
 
 Values are divided by ``scale`` (default: the LR image's largest absolute value) for training;
 :class:`Rescaled` wraps the fitted model so that it takes and returns the scene's own units, e.g. for
@@ -32,8 +33,10 @@ DEFAULT_FIT_MODEL = "prior-inr"
 """The INR model ``fusion fuse --fit`` trains when none is named: a correction of a classical ensemble
 (:mod:`fusion.models.prior_inr`), which learns far more from one scene than a model starting from
 interpolation (on the WorldView-2 sample under protocol P-PAN; ``docs/benchmarks.md``)."""
-DEFAULT_FIT_STEPS = 600
-"""Fitting steps by default (about 40 s for an 80 x 80 x 8 LR image on one CPU thread)."""
+DEFAULT_FIT_STEPS = 1000
+"""Fitting steps by default (prior-inr: about 70 s for an 80 x 80 x 8 LR image on one CPU thread)."""
+DEFAULT_LEARNING_RATE = 1e-3
+"""Adam's peak learning rate unless given or set by the model's class (``fit_learning_rate``)."""
 
 
 class Rescaled(FusionModel):
@@ -96,10 +99,10 @@ def fit_scene(
     guide: torch.Tensor,
     ratio=None,
     sensor: str | None = None,
-    steps: int = 200,
+    steps: int = DEFAULT_FIT_STEPS,
     patch: int | None = 64,
     batch_size: int = 4,
-    learning_rate: float = 1e-3,
+    learning_rate: float | None = None,
     loss: str = "l1",
     grad_clip: float | None = 1.0,
     scale: float | None = None,
@@ -113,8 +116,13 @@ def fit_scene(
 
     Args:
         ratio: per-axis ``H / h`` by default. sensor: preset of the MTF gains (and the PAN gain when
-            ``guide_mtf``, Ciotola's variant of the guide reduction).
-        steps, batch_size, learning_rate, loss, grad_clip: the optimisation (Adam, warm-up + cosine).
+            ``guide_mtf``). guide_mtf, phase: how :func:`wald_pair` reduces the pair (default: the
+            guide with its MTF, samples at the pixel centres; reducing at another phase than the
+            scene's own costs much, see ``docs/benchmarks.md``).
+        augment: turn and mirror each training patch at random (quarter turns only for square
+            patches at equal ratios).
+        steps, batch_size, learning_rate, loss, grad_clip: the optimisation (Adam, warm-up + cosine);
+            ``learning_rate`` defaults to the model's ``fit_learning_rate`` or :data:`DEFAULT_LEARNING_RATE`.
         patch: patch size on the LR grid (``None``: the whole image each step).
         scale: divisor of all values (default: ``max |lr|``). seed: patch positions and order.
     Returns :class:`FitResult`; the model ends in eval mode on the inputs' device.
@@ -129,7 +137,10 @@ def fit_scene(
     guide_small, _, reference = wald_pair(guide / scale, lr / scale, ratio_yx, sensor, phase, guide_mtf)
     size = patch_size(tuple(reference.shape[-2:]), ratio_yx, patch)
     degradation = Degradation(sensor=sensor, ratio=ratio_yx, phase=phase).to(lr.device)
-    turns = (0, 1, 2, 3) if size[0] == size[1] else (0, 2)  # quarter turns keep a square patch's shape
+    square = size[0] == size[1] and ratio_yx[0] == ratio_yx[1]
+    turns = (0, 1, 2, 3) if square else (0, 2)  # quarter turns would swap unequal axes
+    if learning_rate is None:
+        learning_rate = getattr(model, "fit_learning_rate", DEFAULT_LEARNING_RATE)
     optimizer = build_optimizer(model.parameters(), {"name": "adam", "lr": learning_rate})
     scheduler = build_scheduler(optimizer, steps, warmup=max(0, steps // 20))
     loss_fn = build_loss(loss)
