@@ -212,8 +212,17 @@ def load_pairs(root: Path, source: PairSource) -> list[PairScene]:
             guide, lr = _as_image(data["pan"], True), _as_image(data["ms"], True)
         if guide.shape[-2] % lr.shape[-2] or guide.shape[-1] * lr.shape[-2] != guide.shape[-2] * lr.shape[-1]:
             raise InputError(f"{path}: PAN {tuple(guide.shape[-2:])} is not an integer multiple of the MS")
-        scenes.append(PairScene(source.name, path.stem, guide, lr, source.sensor, source.scale))
+        wavelengths = sensor_wavelengths(source.sensor, lr.shape[1])
+        scenes.append(PairScene(source.name, path.stem, guide, lr, source.sensor, source.scale, wavelengths))
     return scenes
+
+
+def sensor_wavelengths(sensor: str, bands: int) -> tuple[float, ...] | None:
+    """The sensor preset's band centres when it has ``bands`` bands (files of pairs carry none)."""
+    from fusion.degrade import get_sensor
+
+    preset = get_sensor(sensor)
+    return tuple(preset.wavelengths_nm) if preset.n_bands == bands else None
 
 
 def houston_rgb(root: Path) -> list[PairScene]:

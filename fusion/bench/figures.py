@@ -20,7 +20,8 @@ from fusion.errors import InputError
 
 KINDS = ("quality_vs_ratio", "spectra", "error_maps", "true_colour")
 SPECTRA_PIXELS = 4
-DPI = 80
+DPI = 72
+PANEL_INCHES = 2.2  # image panels: about 160 pixels, a little more than the 128-pixel crops
 
 
 def pyplot():
@@ -58,19 +59,33 @@ def quality_vs_ratio(rows: Sequence[Mapping], metrics: Sequence[str], title: str
     metrics = [m for m in metrics if any(m in r for r in means)]
     nrows, ncols = _grid(len(metrics), 3)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
+    styles = line_styles(list(dict.fromkeys(r["method"] for r in means)))
     for ax, metric in zip(axes.flat, metrics, strict=False):
-        for method in dict.fromkeys(r["method"] for r in means):
+        for method, style in styles.items():
             points = sorted((r["ratio"], r[metric]) for r in means if r["method"] == method and metric in r)
-            ax.plot(*zip(*points, strict=True), marker="o", label=method)
+            ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=method, **style)
         ax.set_title(metric)
         ax.set_xlabel("ratio")
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(metrics) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    _legend_right(fig, axes.flat[0])
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
+
+
+def line_styles(methods: Sequence[str]) -> dict[str, dict]:
+    """A distinct colour (tab20) and, past 20 methods, a dashed line for each method, in order."""
+    colours = pyplot().get_cmap("tab20").colors
+    return {
+        m: {"color": colours[i % 20], "linestyle": "-" if i < 20 else "--"} for i, m in enumerate(methods)
+    }
+
+
+def _legend_right(fig, ax) -> None:
+    """One legend for the figure, right of the panels (many methods would hide a panel's lines)."""
+    fig.tight_layout(rect=(0, 0, 0.86, 0.95))
+    fig.legend(*ax.get_legend_handles_labels(), loc="center right", fontsize=7)
 
 
 def spectra(look, path: Path, pixels: Sequence[tuple[int, int]] | None = None) -> Path:
@@ -84,13 +99,12 @@ def spectra(look, path: Path, pixels: Sequence[tuple[int, int]] | None = None) -
     fig, axes = plt.subplots(1, len(pixels), figsize=(3.6 * len(pixels), 3), squeeze=False)
     for ax, (row, col) in zip(axes.flat, pixels, strict=True):
         ax.plot(x, look.reference[:, row, col], color="black", linewidth=2, label="reference")
-        for name, image in look.fused.items():
-            ax.plot(x, image[:, row, col], linewidth=1, label=name)
+        for name, style in line_styles(list(look.fused)).items():
+            ax.plot(x, look.fused[name][:, row, col], linewidth=1, label=name, **style)
         ax.set_title(f"pixel ({row}, {col})", fontsize=9)
         ax.set_xlabel("wavelength (nm)" if look.wavelengths_nm is not None else "band")
-    axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"{look.dataset} / {look.scene}, ratio {look.ratio:g}: spectra (DN)")
-    fig.tight_layout()
+    _legend_right(fig, axes.flat[0])
     return _save(fig, path)
 
 
@@ -101,10 +115,11 @@ def error_maps(look, path: Path) -> Path:
     maps = {name: np.sqrt(((image - look.reference) ** 2).mean(axis=0)) for name, image in look.fused.items()}
     vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), 99)) or 1.0
     nrows, ncols = _grid(len(maps), 4)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
+    size = (PANEL_INCHES * ncols + 1, PANEL_INCHES * nrows + 0.6)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
     for ax, (name, error) in zip(axes.flat, maps.items(), strict=False):
         shown = ax.imshow(error, cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
-        ax.set_title(f"{name}\nmean {error.mean():.4g}", fontsize=9)
+        ax.set_title(f"{name}\nmean {error.mean():.4g}", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -124,12 +139,13 @@ def true_colour(look, path: Path) -> Path:
     limits = stretch_limits(look.reference.astype(np.float64), bands)
     images = {"reference": look.reference, **look.fused}
     nrows, ncols = _grid(len(images), 4)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
+    size = (PANEL_INCHES * ncols, PANEL_INCHES * nrows + 0.6)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
     for ax, (name, image) in zip(axes.flat, images.items(), strict=False):
         rgb = np.stack([image[b] for b in bands], axis=-1).astype(np.float64)
         span = np.where(limits[:, 1] > limits[:, 0], limits[:, 1] - limits[:, 0], 1.0)
         ax.imshow(np.clip((rgb - limits[:, 0]) / span, 0, 1), interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
     fig.suptitle(f"{look.dataset} / {look.scene}, ratio {look.ratio:g}: true colour (bands {bands})")

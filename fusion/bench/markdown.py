@@ -199,6 +199,11 @@ def protocol_block(result: Mapping, reference_numbers: Mapping | None) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def speed_key(result: Mapping) -> str:
+    """The block of a speed result: ``speed`` for a GPU run, ``speed-cpu`` for a CPU one (both kept)."""
+    return "speed" if result["machine"].get("gpu") else "speed-cpu"
+
+
 def speed_block(result: Mapping) -> str:
     """The tables of a :func:`fusion.bench.speed.run_speed` result: fusion throughput, query stage
     against the bare MLP, training, degradation, attention, streaming, and the targets; GPU figures as
@@ -250,6 +255,6 @@ def speed_block(result: Mapping) -> str:
         if "error" in (result.get(k) or {})
     ]
     if errors:
-        parts.append("Not measured: " + "; ".join(
-            f"{r.get('model', '')} {r['error']}".strip() for r in errors))  # fmt: skip
+        lines = dict.fromkeys(f"{r.get('model', '')} {r['error']}".strip() for r in errors)
+        parts.append("Not measured: " + "; ".join(lines))
     return "\n\n".join(p for p in parts if p)

@@ -261,7 +261,7 @@ def speed_cmd(
     block = md.speed_block(result)
     click.echo(block)
     if markdown:
-        md.update_blocks(markdown, {"speed": block})
+        md.update_blocks(markdown, {md.speed_key(result): block})
         click.echo(f"updated {markdown}")
 
 

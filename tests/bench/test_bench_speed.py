@@ -123,7 +123,7 @@ def test_speed_command_writes_json_and_its_markdown_block(tmp_path):
     assert [(r["model"], r["ratio"], r["bands"]) for r in out["fuse"]] == [("exp", 4.0, 3)]
     assert out["fuse"][0]["voxels_per_s"] > 0 and out["query"] == [] and "degradation" not in out
     text = md.read_text()
-    assert text.startswith("# Benchmarks\n\nhand-written\n") and markers("speed")[0] in text
+    assert text.startswith("# Benchmarks\n\nhand-written\n") and markers("speed-cpu")[0] in text
     assert "n/a" in text and "exp fuses >= 1e9 output voxels/s" in text
 
 
