@@ -89,6 +89,14 @@ class SceneFit:
             return fitted.rescaled()(lr.float(), guide.float()).to(lr.dtype)
 
 
+def shipped() -> list[Checkpoint]:
+    """The trained checkpoints shipped with the package (``fusion/weights``), each checked against its
+    index entry. They were trained on the developer data: scores on the same scenes are not held out."""
+    from fusion.engine.zoo import shipped_checkpoints, verified
+
+    return [Checkpoint(verified(entry)) for entry in shipped_checkpoints()]
+
+
 def default_fit_model() -> str | None:
     """``fusion.engine.fit.DEFAULT_FIT_MODEL`` where the package defines one."""
     from fusion.engine import fit

@@ -19,8 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fusion.bench.datasets import CubeScene, PairScene, default_data_root, full_scenes, reduced_scenes
+from fusion.bench.datasets import (
+    FULL_DATASETS,
+    CubeScene,
+    PairScene,
+    default_data_root,
+    full_scenes,
+    reduced_scenes,
+)
 from fusion.bench.machine import describe_machine
+from fusion.errors import InputError
 from fusion.metrics import evaluate
 from fusion.metrics.protocols import interpolated_ms
 
@@ -162,7 +170,10 @@ def run_quality(
     shown = figure_ratio(ratios)
     skipped: list[dict] = []
     reduced, quicklooks = [], {}
-    for scene in reduced_scenes(root, datasets):
+    scenes = reduced_scenes(root, datasets)
+    if not scenes and not (full_resolution and set(datasets or FULL_DATASETS) & {"landsat8"}):
+        raise InputError(f"{root}: no data set found (give --data-root or set FUSION_DATA)")
+    for scene in scenes:
         scene = scene.crop(crop) if crop else scene
         for ratio in ratios:
             log(f"reduced {scene.dataset}/{scene.name} x{ratio:g}")
@@ -213,7 +224,6 @@ def protocol_result(
     protocol's ``run`` (e.g. P-PAN's ``fit``, ``fit_steps``)."""
     import inspect
 
-    from fusion.errors import InputError
     from fusion.protocols import protocol_module, run_protocol
 
     accepted = inspect.signature(protocol_module(name).run).parameters

@@ -40,13 +40,12 @@ def _command_line(ctx: click.Context) -> str:
     words = ctx.command_path.split()
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
-        if value in (param.default, None, (), False) or not isinstance(param, click.Option):
+        if not isinstance(param, click.Option) or value in (None, ()) or value == param.get_default(ctx):
             continue
-        flag = param.opts[0]
         if param.is_flag:
-            words.append(flag)
+            words.append(param.opts[0] if value else param.secondary_opts[0])
         else:
-            words += [w for v in (value if param.multiple else (value,)) for w in (flag, str(v))]
+            words += [w for v in (value if param.multiple else (value,)) for w in (param.opts[0], str(v))]
     return shlex.join(words)
 
 
@@ -89,6 +88,11 @@ def bench() -> None:
     help="Trained model (repeatable).",
 )
 @click.option(
+    "--shipped",
+    is_flag=True,
+    help="Add the shipped trained checkpoints (trained on these data: not held out).",
+)
+@click.option(
     "--fit", is_flag=True, help="Add a scene-adaptive fit of the default INR fit model (slow on CPU)."
 )
 @click.option("--fit-model", help="Add a scene-adaptive fit of this INR model.")
@@ -112,8 +116,8 @@ def bench() -> None:
 @click.pass_context
 @user_errors
 def quality_cmd(
-    ctx, data_root, datasets, methods, ratios, checkpoints, fit, fit_model, fit_steps, device, out_json,
-    markdown, figures, protocol, full_resolution, quick,
+    ctx, data_root, datasets, methods, ratios, checkpoints, shipped, fit, fit_model, fit_steps, device,
+    out_json, markdown, figures, protocol, full_resolution, quick,
 ):  # fmt: skip
     """Quality of every method x data set x ratio (reduced resolution) and on the real pairs (full)."""
     from fusion.bench import markdown as md
@@ -147,6 +151,10 @@ def quality_cmd(
     from fusion.bench.quality import DEFAULT_RATIOS, QUICK, run_quality
 
     contenders = _contenders(_names(methods) or (QUICK["methods"] if quick else None), checkpoints)
+    if shipped:
+        from fusion.bench.contenders import shipped as shipped_checkpoints
+
+        contenders += shipped_checkpoints()
     if fit or fit_model:
         from fusion.bench.contenders import SceneFit
 

@@ -135,6 +135,12 @@ def test_markdown_blocks_hold_the_means_and_keep_the_hand_written_text(bench_run
     row = next(r for r in result["reduced"] if (r["dataset"], r["method"]) == ("wv2", "gsa"))
     assert f"{row['PSNR']:.2f}" in text and f"{row['Q2n']:.4f}" in text
     assert "metric convention: reference" in text and result["machine"]["cpu"] in text
+    assert "bench quality --data-root " in text and "--methods exp,gsa" in text and "--quick`" in text
+
+
+def test_a_data_root_without_data_is_a_clear_error(tmp_path):
+    out = CliRunner().invoke(cli, ["bench", "quality", "--data-root", str(tmp_path), "--datasets", "cave"])
+    assert out.exit_code == 1 and "no data set found (give --data-root or set FUSION_DATA)" in out.output
 
 
 def test_rerun_replaces_the_blocks_in_place(bench_run):
