@@ -73,9 +73,10 @@ class Checkpoint:
 
 
 class SceneFit:
-    """INR model ``model_name`` fitted to each pair (``steps`` Adam steps), named ``"<model> (fit)"``."""
+    """INR model ``model_name`` fitted to each pair (``steps`` Adam steps, default
+    :func:`fusion.engine.fit.fit_scene`'s), named ``"<model> (fit)"``."""
 
-    def __init__(self, model_name: str, steps: int = 200, seed: int = 0):
+    def __init__(self, model_name: str, steps: int | None = None, seed: int = 0):
         self.model_name, self.steps, self.seed = model_name, steps, seed
         self.name = f"{model_name} (fit)"
 
@@ -84,7 +85,8 @@ class SceneFit:
 
         torch.manual_seed(self.seed)
         model = create_model(self.model_name, lr_bands=lr.shape[1], guide_bands=guide.shape[1]).to(lr.device)
-        fitted = fit_scene(model, lr.float(), guide.float(), sensor=sensor, steps=self.steps, seed=self.seed)
+        steps = {"steps": self.steps} if self.steps else {}
+        fitted = fit_scene(model, lr.float(), guide.float(), sensor=sensor, seed=self.seed, **steps)
         with torch.no_grad():
             return fitted.rescaled()(lr.float(), guide.float()).to(lr.dtype)
 

@@ -96,7 +96,7 @@ def bench() -> None:
     "--fit", is_flag=True, help="Add a scene-adaptive fit of the default INR fit model (slow on CPU)."
 )
 @click.option("--fit-model", help="Add a scene-adaptive fit of this INR model.")
-@click.option("--fit-steps", default=200, show_default=True, help="Optimisation steps of each fit.")
+@click.option("--fit-steps", type=int, help="Optimisation steps of each fit [default: fit_scene's].")
 @click.option("--device", metavar="cpu|cuda[:N]", help="Torch device [default: cpu].")
 @click.option("--out-json", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
 @click.option(
@@ -158,7 +158,9 @@ def quality_cmd(
     if fit or fit_model:
         from fusion.bench.contenders import SceneFit
 
-        contenders.append(SceneFit(fit_model or default_fit_model(), fit_steps))
+        contenders.append(
+            SceneFit(fit_model or default_fit_model(), **({"steps": fit_steps} if fit_steps else {}))
+        )
     chosen_ratios = _floats(ratios, "--ratios") or (QUICK["ratios"] if quick else DEFAULT_RATIOS)
     result, quicklooks = run_quality(
         contenders, data_root, _names(datasets), chosen_ratios, device,
