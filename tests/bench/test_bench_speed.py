@@ -130,3 +130,18 @@ def test_speed_command_writes_json_and_its_markdown_block(tmp_path):
 def test_speed_command_refuses_unknown_parts_and_models():
     assert "--skip nothing" in CliRunner().invoke(cli, ["bench", "speed", "--skip", "nothing"]).output
     assert "not registered" in CliRunner().invoke(cli, ["bench", "speed", "--models", "nope"]).output
+
+
+def test_the_streaming_launcher_reports_its_childs_peak_not_ours():
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from fusion.bench.streaming import LAUNCHER
+
+    ballast = np.ones(300 * 2**20 // 8)  # 300 MB resident here; a direct child's ru_maxrss would include it
+    child = [sys.executable, "-c", "x = bytearray(60 * 2**20)"]  # the child's own peak: about 70 MB
+    out = subprocess.run([sys.executable, "-c", LAUNCHER, *child], check=True, capture_output=True, text=True)
+    peak_mb = int(out.stdout.split()[-1]) / 1024
+    assert 60 < peak_mb < 200 and ballast[-1] == 1
