@@ -21,6 +21,7 @@ import torch
 from fusion.errors import InputError
 from fusion.models import FusionModel, create_model
 from fusion.models.classical import ClassicalMethod
+from fusion.protocols.common import metric_row
 from fusion.registry import MODELS
 
 Fuse = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -124,3 +125,22 @@ def timed(fuse: Fuse, lr: torch.Tensor, guide: torch.Tensor, warmup: bool) -> tu
     if lr.device.type == "cuda":
         torch.cuda.synchronize(lr.device)
     return out, time.perf_counter() - start
+
+
+def scored(
+    method: Method,
+    lr: torch.Tensor,
+    guide: torch.Tensor,
+    reference,
+    ratio: float,
+    device: torch.device,
+    warm: set[str],
+    **metric_args: Any,
+) -> dict[str, float]:
+    """:func:`fusion.protocols.common.metric_row` of ``method`` on ``lr`` / ``guide`` (float32 on
+    ``device``) against ``reference`` at ``ratio``, plus ``seconds`` of one forward pass. On CUDA the
+    first call of each label is warmed up; ``warm`` remembers the labels seen."""
+    lr, guide = (x.to(device, torch.float32) for x in (lr, guide))
+    pred, seconds = timed(method.fuse, lr, guide, warmup=device.type == "cuda" and method.label not in warm)
+    warm.add(method.label)
+    return {**metric_row(pred.double().cpu(), reference, ratio, **metric_args), "seconds": seconds}

@@ -57,14 +57,14 @@ from fusion.degrade.resample import lr_size
 from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.errors import InputError
-from fusion.protocols.common import mean_rows, metric_row
+from fusion.protocols.common import mean_rows
 from fusion.protocols.methods import (
     Method,
     check_labels,
     checkpoint_label,
     classical_method,
     model_method,
-    timed,
+    scored,
     trained_on,
     training_files,
 )
@@ -326,14 +326,8 @@ def run(
     jobs = [(m, c) for m in to_run for c in cases if m.runs_on(c.scene)]
     rows, warm = [], set()
     for method, case in tqdm(jobs, desc=PROTOCOL, disable=not progress):
-        lr, guide = (x.to(device, torch.float32) for x in (case.lr, case.guide))
-        pred, seconds = timed(
-            method.fuse, lr, guide, warmup=device.type == "cuda" and method.label not in warm
-        )
-        warm.add(method.label)
         row = {"method": method.label, "scene": case.scene, "ratio": case.ratio}
-        row.update(metric_row(pred.double().cpu(), case.gt, case.effective_ratio))
-        row["seconds"] = seconds
+        row.update(scored(method, case.lr, case.guide, case.gt, case.effective_ratio, device, warm))
         if method.info.get("kind") == "checkpoint":
             row["trained_on_scene"] = trained_on(method.info["training_files"], f"{case.scene}.npz")
         rows.append(row)

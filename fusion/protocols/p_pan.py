@@ -50,14 +50,14 @@ from fusion.degrade.resample import lr_size
 from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint
 from fusion.errors import InputError
-from fusion.protocols.common import mean_rows, metric_row
+from fusion.protocols.common import mean_rows
 from fusion.protocols.methods import (
     Method,
     check_labels,
     checkpoint_label,
     classical_method,
     model_method,
-    timed,
+    scored,
 )
 from fusion.registry import MODELS
 
@@ -273,18 +273,14 @@ def run(
         if fit_name is not None:
             method, extra["fit_seconds"] = fitted_method(fit_name, case, device, steps, fit_options or {})
             fitted.append({"label": method.label, "scene": case.scene, "ratio": case.ratio, **method.info})
-        lr, guide = (x.to(device, torch.float32) for x in (case.lr, case.guide))
-        pred, seconds = timed(
-            method.fuse, lr, guide, warmup=device.type == "cuda" and method.label not in warm
-        )
-        warm.add(method.label)
         row = {"method": method.label, "scene": case.scene, "ratio": case.ratio}
         row.update(
-            metric_row(
-                pred.double().cpu(), case.reference, case.effective_ratio, Q_BLOCK, peak_value(case.sensor)
+            scored(
+                method, case.lr, case.guide, case.reference, case.effective_ratio, device, warm,
+                q_block=Q_BLOCK, data_range=peak_value(case.sensor),
             )
-        )
-        rows.append({**row, "seconds": seconds, **extra})
+        )  # fmt: skip
+        rows.append({**row, **extra})
     return {
         "protocol": PROTOCOL,
         "convention": "reference",
