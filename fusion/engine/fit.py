@@ -28,6 +28,7 @@ from fusion.engine.optim import build_optimizer, build_scheduler
 from fusion.engine.trainer import train_step
 from fusion.errors import InputError
 from fusion.models import FusionModel
+from fusion.models.base import WrappedModel
 
 DEFAULT_FIT_MODEL = "prior-inr"
 """The INR model ``fusion fuse --fit`` trains when none is named: a correction of a classical ensemble
@@ -39,23 +40,12 @@ DEFAULT_LEARNING_RATE = 1e-3
 """Adam's peak learning rate unless given or set by the model's class (``fit_learning_rate``)."""
 
 
-class Rescaled(FusionModel):
-    """``model`` applied to inputs divided by ``scale``, its output multiplied back."""
+class Rescaled(WrappedModel):
+    """``model`` applied to inputs divided by ``scale``, its output multiplied back; tiles as ``model``."""
 
     def __init__(self, model: FusionModel, scale: float):
-        super().__init__(lr_bands=model.lr_bands, guide_bands=model.guide_bands)
-        self.model, self.scale = model, float(scale)
-        self.registered_name = getattr(model, "registered_name", type(model).__name__)
-
-    @property
-    def exact_tiling(self) -> bool:
-        return self.model.exact_tiling
-
-    def halo(self, ratio: tuple[float, float]) -> int:
-        return self.model.halo(ratio)
-
-    def tile_alignment(self) -> tuple[int, int]:
-        return self.model.tile_alignment()
+        super().__init__(model)
+        self.scale = float(scale)
 
     def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None):
         return self.model.scene_statistics(lr / self.scale, guide / self.scale, out_size, core, mask)

@@ -124,6 +124,39 @@ class FusionModel(nn.Module):
         return None
 
 
+class WrappedModel(FusionModel):
+    """A model around another, ``model`` (e.g. rescaling its values or adding a classical prior), that
+    tiles as the wrapped model does.
+
+    The band counts, ``registered_name`` and the tiling hooks (``exact_tiling``, :meth:`halo`,
+    :meth:`tile_alignment`, :meth:`scene_statistics`) are those of ``model``, so streaming fusion
+    treats the wrapper exactly like it; ``lr_bands`` and ``guide_bands`` fill in counts that
+    ``model`` leaves open (``None``). Subclasses implement :meth:`forward` and override only the hooks
+    their wrapping changes.
+    """
+
+    def __init__(self, model: FusionModel, lr_bands: int | None = None, guide_bands: int | None = None):
+        super().__init__(
+            lr_bands=lr_bands if model.lr_bands is None else model.lr_bands,
+            guide_bands=guide_bands if model.guide_bands is None else model.guide_bands,
+        )
+        self.model = model
+        self.registered_name = getattr(model, "registered_name", type(model).__name__)
+
+    @property
+    def exact_tiling(self) -> bool:
+        return self.model.exact_tiling
+
+    def halo(self, ratio: tuple[float, float]) -> int:
+        return self.model.halo(ratio)
+
+    def tile_alignment(self) -> tuple[int, int]:
+        return self.model.tile_alignment()
+
+    def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
+        return self.model.scene_statistics(lr, guide, out_size, core, mask)
+
+
 def halo_pixels(ratio: tuple[float, float], lr_pixels: float) -> int:
     """Guide pixels covering ``lr_pixels`` low-resolution pixels at the larger per-axis ratio."""
     return int(math.ceil(lr_pixels * max(ratio)))

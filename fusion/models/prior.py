@@ -16,19 +16,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fusion.models.base import FusionModel, Stats
+from fusion.models.base import FusionModel, Stats, WrappedModel
 
 
-class WithPrior(FusionModel):
+class WithPrior(WrappedModel):
     """``model`` plus the detail that the classical method ``prior`` injects (see the module doc)."""
 
     def __init__(self, model: FusionModel, prior: FusionModel):
-        super().__init__(
-            lr_bands=model.lr_bands if model.lr_bands is not None else prior.lr_bands,
-            guide_bands=model.guide_bands if model.guide_bands is not None else prior.guide_bands,
-        )
-        self.model, self.prior = model, prior
-        self.registered_name = getattr(model, "registered_name", type(model).__name__)
+        super().__init__(model, lr_bands=prior.lr_bands, guide_bands=prior.guide_bands)
+        self.prior = prior
 
     @property
     def exact_tiling(self) -> bool:
@@ -36,9 +32,6 @@ class WithPrior(FusionModel):
 
     def halo(self, ratio: tuple[float, float]) -> int:
         return max(self.model.halo(ratio), self.prior.halo(ratio))
-
-    def tile_alignment(self) -> tuple[int, int]:
-        return self.model.tile_alignment()
 
     def scene_statistics(self, lr, guide, out_size=None, core=None, mask=None) -> Stats | None:
         return self.prior.scene_statistics(lr, guide, out_size, core, mask)
