@@ -7,6 +7,7 @@ import click
 from fusion.cli import cli
 from fusion.cli._common import user_errors
 from fusion.engine import DEFAULT_METHOD
+from fusion.engine.fit import DEFAULT_FIT_MODEL, DEFAULT_FIT_STEPS
 
 
 @cli.command("fuse")
@@ -16,8 +17,7 @@ from fusion.engine import DEFAULT_METHOD
 @click.option(
     "-m",
     "--method",
-    default=DEFAULT_METHOD,
-    show_default=True,
+    show_default=f"{DEFAULT_METHOD}; with --fit: {DEFAULT_FIT_MODEL}",
     help="A registered method (see `fusion models`) or a checkpoint file.",
 )
 @click.option("--sensor", help="Sensor preset (MTF gains for the method; band wavelengths the files lack).")
@@ -50,7 +50,13 @@ from fusion.engine import DEFAULT_METHOD
     "--fit", is_flag=True,
     help="Scene-adaptive: first train METHOD (an INR model) on this pair reduced by its own ratio.",
 )  # fmt: skip
-@click.option("--fit-steps", type=click.IntRange(min=1), default=300, show_default=True, help="--fit steps.")
+@click.option(
+    "--fit-steps",
+    type=click.IntRange(min=1),
+    default=DEFAULT_FIT_STEPS,
+    show_default=True,
+    help="--fit steps.",
+)
 @click.pass_context
 @user_errors
 def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, dtype, creation_options, cog,
@@ -64,6 +70,7 @@ def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, 
     from fusion.engine.inference import fit_to_scene, fuse_raster
 
     quiet = ctx.obj["verbosity"] < 0
+    method = method or (DEFAULT_FIT_MODEL if fit else DEFAULT_METHOD)
     if fit:
         check_writable(output, overwrite)  # refuse before spending the fitting time
         method = fit_to_scene(

@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 import fusion
 from fusion.cli import cli
 from fusion.engine import DEFAULT_METHOD
+from fusion.engine.fit import DEFAULT_FIT_MODEL, DEFAULT_FIT_STEPS
 from fusion.io import sample_pair
 from fusion.registry import MODELS
 
@@ -220,6 +221,44 @@ def test_fit_trains_on_the_scene_then_fuses(tmp_path):
         errors = [float((m(lr_small, guide_small) - reference).abs().mean()) for m in (untrained, fitted)]
     print(f"\nmean |error| at reduced resolution: untrained {errors[0]:.5f}, fitted {errors[1]:.5f}")
     assert errors[1] < 0.9 * errors[0], errors
+
+
+@pytest.fixture
+def small_pair(make_geotiff):
+    """A 4-band 10 x 12 LR image and a 40 x 48 PAN on the same extent."""
+    rng = np.random.default_rng(0)
+    lr = (300 + 1500 * rng.random((4, 10, 12))).astype(np.float32)
+    guide = (300 + 1500 * rng.random((1, 40, 48))).astype(np.float32)
+    return make_geotiff("pan.tif", guide, res=10.0), make_geotiff("ms.tif", lr, res=40.0)
+
+
+def test_fit_without_a_method_trains_the_default_fit_model(small_pair, tmp_path):
+    guide, lr = small_pair
+    result = run("fuse", guide, lr, tmp_path / "fit.tif", "--fit", "--fit-steps", 2, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tmp_path / "fit.tif") as out:
+        assert out.tags()["FUSION_METHOD"] == DEFAULT_FIT_MODEL == "prior-inr"
+        assert np.isfinite(out.read()).all()
+
+
+def test_fit_defaults_and_the_plain_default_method(small_pair, tmp_path, monkeypatch):
+    """``--fit`` alone fits :data:`DEFAULT_FIT_MODEL` for :data:`DEFAULT_FIT_STEPS` steps; without
+    ``--fit`` the default stays the classical :data:`DEFAULT_METHOD`."""
+    import fusion.engine.inference as inference
+
+    calls = []
+
+    def recording_fit(guide, lr, method, steps, **options):
+        calls.append((method, steps))
+        return "gsa"  # fuse with a classical method instead of spending the fitting time
+
+    monkeypatch.setattr(inference, "fit_to_scene", recording_fit)
+    guide, lr = small_pair
+    assert run("fuse", guide, lr, tmp_path / "fit.tif", "--fit", "--device", "cpu").exit_code == 0
+    assert calls == [(DEFAULT_FIT_MODEL, DEFAULT_FIT_STEPS)]
+    assert run("fuse", guide, lr, tmp_path / "plain.tif", "--device", "cpu").exit_code == 0
+    with rasterio.open(tmp_path / "plain.tif") as out:
+        assert out.tags()["FUSION_METHOD"] == DEFAULT_METHOD and len(calls) == 1
 
 
 def test_fit_needs_a_trainable_method(tmp_path):
