@@ -129,7 +129,7 @@ def fit_to_scene(
     lr: str | os.PathLike,
     method: str | os.PathLike | FusionModel,
     sensor: str | None = None,
-    steps: int = 300,
+    steps: int | None = None,
     device: str | torch.device | None = None,
     reproject: bool = False,
     wavelengths: Sequence[float] | None = None,
@@ -139,9 +139,11 @@ def fit_to_scene(
     instance) on this pair reduced by its own ratio with the sensor's MTF
     (:func:`fusion.engine.fit.fit_scene`), and return it in the scene's units, ready for
     :func:`fuse_raster`. The whole pair is read at once: meant for scenes that fit in memory.
+    ``steps`` defaults to :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`.
     """
-    from fusion.engine.fit import Rescaled, fit_scene
+    from fusion.engine.fit import DEFAULT_FIT_STEPS, Rescaled, fit_scene
 
+    steps = DEFAULT_FIT_STEPS if steps is None else steps
     check_sensor(sensor)
     device = pick_device(device)
     pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}

@@ -6,8 +6,8 @@ classical result is not. The model's output at a query point ``x`` of the guide 
 
     out(x) = prior(x) + f([F(x), z(x), delta(x), cell])
 
-* ``prior``: the mean of fixed classical methods (by default AWLP and BDSD-PC with a PAN, GLP-HS and GSA
-  with an MSI guide; built with the sensor's MTF gains), without trainable parameters; their scene
+* ``prior``: the mean of fixed classical methods (by default AWLP and BDSD-PC with a PAN, GLP-HS and
+  SFIM-HS with an MSI guide; built with the sensor's MTF gains), without trainable parameters; their scene
   statistics pass through for tiled fusion.
 * ``F``: features of ``[prior, up, guide]`` on the guide grid (a few 3 x 3 convolutions), ``up`` the
   classical methods' interpolation of the LR image.
@@ -40,8 +40,10 @@ from fusion.nn.activations import ActivationSpec, make_activation
 from fusion.nn.coords import coord_to_index
 from fusion.registry import MODELS
 
-DEFAULT_PRIORS = {"pan": ("awlp", "bdsd-pc"), "msi": ("glp-hs", "gsa")}
-"""The prior's classical methods by guide kind: a one-band PAN, or a multi-band MSI (HSI-MSI fusion)."""
+DEFAULT_PRIORS = {"pan": ("awlp", "bdsd-pc"), "msi": ("glp-hs", "sfim-hs")}
+"""The prior's classical methods by guide kind: a one-band PAN, or a multi-band MSI (HSI-MSI fusion).
+With an MSI, GLP-HS + SFIM-HS has the lowest SAM of the pairs under P-CAVE (1.51 degrees at x4, 1.27
+at x3.3; GLP-HS + GSA: 1.70, 1.57), and a scene fit recovers PSNR more easily than spectral angle."""
 
 
 @dataclass

@@ -11,11 +11,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fusion.errors import InputError
@@ -64,6 +66,52 @@ def classical_method(name: str, device: torch.device, **kwargs: Any) -> Method:
     if not issubclass(cls, ClassicalMethod):
         raise InputError(f"method {name!r} is a trainable model: pass its trained weights as a checkpoint")
     return model_method(create_model(name, **kwargs), name, device, model=name, kind="classical")
+
+
+def fresh_model(name: str, lr_bands: int, guide_bands: int, sensor, **kwargs: Any) -> FusionModel:
+    """An untrained registered INR model ``name`` for the band counts (with ``sensor`` if it takes
+    one); an :class:`InputError` for unknown names and for models without trainable parameters."""
+    try:
+        cls = MODELS.get(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    sensor_arg = {"sensor": sensor} if "sensor" in signature(cls).parameters else {}
+    model = create_model(name, lr_bands=lr_bands, guide_bands=guide_bands, **sensor_arg, **kwargs)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InputError(f"fit: {name} has nothing to train; pick an INR model")
+    return model
+
+
+def fitted_method(
+    network: FusionModel,
+    label: str,
+    lr: torch.Tensor,
+    guide: torch.Tensor,
+    ratio: float,
+    sensor,
+    device: torch.device,
+    steps: int,
+    options: Mapping[str, Any],
+    **info: Any,
+) -> tuple[Method, float]:
+    """``network`` fitted on ``lr (1, C, h, w)`` and ``guide (1, G, H, W)`` reduced again by ``ratio``
+    with ``sensor``'s MTF (:func:`fusion.engine.fit.fit_scene` with ``options``; the reference is never
+    seen), as a :class:`Method` labelled ``label`` in the inputs' units, and the fitting time in seconds.
+    ``info`` is recorded with the steps, the options and the final loss."""
+    from fusion.engine.fit import fit_scene
+
+    torch.manual_seed(int(options.get("seed", 0)))
+    lr, guide = (x.to(device, torch.float32) for x in (lr, guide))
+    start = time.perf_counter()
+    result = fit_scene(network.to(device), lr, guide, ratio=ratio, sensor=sensor, steps=steps, **options)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    method = model_method(
+        result.rescaled(), label, device, kind="fit", steps=steps,
+        final_loss=float(np.mean(result.losses[-10:])), fit_args=dict(options), **info,
+    )  # fmt: skip
+    return method, seconds
 
 
 def checkpoint_label(path: str | os.PathLike) -> str:

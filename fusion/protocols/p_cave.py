@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,15 @@ from fusion.degrade.resample import lr_size
 from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.errors import InputError
+from fusion.models import FusionModel
 from fusion.protocols.common import mean_rows
 from fusion.protocols.methods import (
     Method,
     check_labels,
     checkpoint_label,
     classical_method,
+    fitted_method,
+    fresh_model,
     model_method,
     scored,
     trained_on,
@@ -94,6 +97,22 @@ REFERENCE_NUMBERS = {
     },
 }  # fmt: skip
 """Reference numbers of the issue (held-back scenes, not the two in the developer data)."""
+
+FIT_SENSOR = replace(
+    get_sensor(None), name="P-CAVE", key="p-cave", aliases=(), default_gnyq=GNYQ, gnyq_pan=GNYQ,
+    default_gnyq_pan=GNYQ,
+)  # fmt: skip
+"""The MTF a scene fit reduces the case with: the protocol's gain for the LR cube and for the guide
+(the guide is the reference seen through the camera response, so the reference's blur is its blur)."""
+L1_SAM_LOSS = {
+    "name": "combination",
+    "args": {"terms": [{"name": "l1", "weight": 1.0}, {"name": "sam", "weight": 0.1}]},
+}
+DEFAULT_FIT_OPTIONS = {"loss": L1_SAM_LOSS, "patch": 32}
+""":func:`fusion.engine.fit.fit_scene` options of a P-CAVE scene fit: the training configs' loss (L1 +
+0.1 SAM) and 32-pixel patches of the LR image (64 pixels at ratio 4, 78 at 3.3), which is the target."""
+FINE_TUNE_LEARNING_RATE = 2e-4
+"""Starting learning rate when a trained checkpoint is fitted to a scene (the training configs' rate)."""
 
 
 def reference_rows() -> list[dict[str, Any]]:
@@ -206,35 +225,44 @@ def check_checkpoint_fits(path, meta: Mapping[str, Any], cube: Cube) -> None:
         raise InputError(f"{path}: trained on bands at {centres} nm, not {cube.path.name}'s")
 
 
-def checkpoint_method(
-    path, cubes: Mapping[str, Cube], device: torch.device, label: str | None = None
-) -> Method:
-    """A checkpoint as a :class:`Method` scored on ``cubes`` (their stems), labelled ``label`` or
-    ``"<model> (<file label>)"`` (:func:`checkpoint_label`), fed values in its training data's units:
-    inputs divided by ``meta.data_scale / cube scale`` and outputs multiplied back when that is not 1."""
+def checkpoint_model(path, cubes: Mapping[str, Cube]) -> tuple[FusionModel, dict[str, Any], float]:
+    """The model of checkpoint ``path``, its payload, and the divisor of ``cubes``' values that gives
+    its training data's units (``meta.data_scale / cube scale``; 1 when they agree). Refuses a
+    checkpoint that does not fit the cubes (:func:`check_checkpoint_fits`)."""
     model, payload = load_checkpoint(path)
     meta = payload.get("meta") or {}
     for cube in cubes.values():
         check_checkpoint_fits(path, meta, cube)
     cube_scale = next(iter(cubes.values())).scale
-    scale = float(meta.get("data_scale") or cube_scale) / cube_scale
+    return model, payload, float(meta.get("data_scale") or cube_scale) / cube_scale
+
+
+def checkpoint_info(path, payload: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    """What a result's ``meta`` records of a checkpoint."""
+    return {
+        "model": payload["model"]["name"],
+        "checkpoint": str(path),
+        "sha256": file_hash(path),
+        "step": payload.get("step"),
+        "training_files": training_files(payload),
+        "value_scale": scale,
+    }
+
+
+def checkpoint_method(
+    path, cubes: Mapping[str, Cube], device: torch.device, label: str | None = None
+) -> Method:
+    """A checkpoint as a :class:`Method` scored on ``cubes`` (their stems), labelled ``label`` or
+    ``"<model> (<file label>)"`` (:func:`checkpoint_label`), fed values in its training data's units
+    (:func:`checkpoint_model`): inputs divided by that scale and outputs multiplied back when not 1."""
+    model, payload, scale = checkpoint_model(path, cubes)
     if scale != 1.0:
         from fusion.engine.fit import Rescaled
 
         model = Rescaled(model, scale)
-    name = payload["model"]["name"]
-    method = model_method(
-        model,
-        label or f"{name} ({checkpoint_label(path)})",
-        device,
-        model=name,
-        kind="checkpoint",
-        checkpoint=str(path),
-        sha256=file_hash(path),
-        step=payload.get("step"),
-        training_files=training_files(payload),
-        value_scale=scale,
-    )
+    info = checkpoint_info(path, payload, scale)
+    label = label or f"{info['model']} ({checkpoint_label(path)})"
+    method = model_method(model, label, device, kind="checkpoint", **info)
     method.scenes = frozenset(cubes)
     return method
 
@@ -254,28 +282,88 @@ def leave_one_out(checkpoints: Iterable, scenes: Iterable[str]) -> dict[str, lis
     return assignment
 
 
-def loo_methods(loo, cubes: Mapping[str, Cube], device: torch.device) -> list[Method]:
-    """Methods for leave-one-out checkpoints, each scored on its scene only. ``loo``:
-    ``{scene: [paths]}`` (labelled ``"<model> (leave-one-out)"``), ``{scene: {label: path}}``, or a
-    list of paths assigned by :func:`leave_one_out`. One label on several scenes (one checkpoint per
-    scene) is one method, whose mean is the leave-one-out score. A checkpoint whose recorded training
-    files include its scene is an error."""
+def loo_entries(loo, cubes: Mapping[str, Cube]) -> list[tuple[str, str | None, str]]:
+    """``(scene, label or None, path)`` for each leave-one-out checkpoint of ``loo``: ``{scene:
+    [paths]}``, ``{scene: {label: path}}``, or a list of paths assigned by :func:`leave_one_out`."""
     if not isinstance(loo, Mapping):
         loo = leave_one_out(loo, cubes)
-    methods = []
-    for scene, entries in loo.items():
+    entries = []
+    for scene, given in loo.items():
         if scene not in cubes:
             raise InputError(f"P-CAVE leave-one-out: scene {scene!r} is not among {', '.join(cubes)}")
-        items = entries.items() if isinstance(entries, Mapping) else [(None, p) for p in entries]
-        for label, path in items:
-            method = checkpoint_method(path, {scene: cubes[scene]}, device, label)
-            if label is None:
-                method.label = f"{method.info['model']} ({LOO_SUFFIX})"
-            if trained_on(method.info["training_files"], f"{scene}.npz"):
-                raise InputError(f"{path}: was trained on {scene}, so it cannot be its leave-one-out test")
-            method.info["loo_scene"] = scene
-            methods.append(method)
+        items = given.items() if isinstance(given, Mapping) else [(None, p) for p in given]
+        entries += [(scene, label, str(path)) for label, path in items]
+    return entries
+
+
+def check_left_out(path, info: Mapping[str, Any], scene: str) -> None:
+    """Refuse a leave-one-out checkpoint whose recorded training files include its test ``scene``."""
+    if trained_on(info["training_files"], f"{scene}.npz"):
+        raise InputError(f"{path}: was trained on {scene}, so it cannot be its leave-one-out test")
+
+
+def loo_methods(loo, cubes: Mapping[str, Cube], device: torch.device) -> list[Method]:
+    """Methods for leave-one-out checkpoints (:func:`loo_entries`), each scored on its scene only,
+    labelled as given or ``"<model> (leave-one-out)"``. One label on several scenes (one checkpoint
+    per scene) is one method, whose mean is the leave-one-out score."""
+    methods = []
+    for scene, label, path in loo_entries(loo, cubes):
+        method = checkpoint_method(path, {scene: cubes[scene]}, device, label)
+        if label is None:
+            method.label = f"{method.info['model']} ({LOO_SUFFIX})"
+        check_left_out(path, method.info, scene)
+        method.info["loo_scene"] = scene
+        methods.append(method)
     return methods
+
+
+# -- scene-adaptive fitting -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fit:
+    """A model fitted on each case it runs on: a fresh registered INR model ``name`` (every scene), or
+    the leave-one-out checkpoint ``path`` fine-tuned on its ``scene``'s case."""
+
+    label: str
+    name: str | None = None
+    path: str | None = None
+    scene: str | None = None
+
+    def runs_on(self, scene: str) -> bool:
+        return self.scene is None or scene == self.scene
+
+
+def fits(names: Sequence[str] | None, fit_loo, cubes: Mapping[str, Cube]) -> list[Fit]:
+    """The :class:`Fit` of each fresh model ``names`` and of each leave-one-out checkpoint of
+    ``fit_loo`` (as :func:`loo_entries` reads it; labelled ``"<label> + fit"``)."""
+    planned = [Fit(f"{name} (fit)", name=name) for name in names or ()]
+    for scene, label, path in loo_entries(fit_loo, cubes) if fit_loo else ():
+        if label is None:
+            label = f"{read_checkpoint(path)['model']['name']} ({LOO_SUFFIX})"
+        planned.append(Fit(f"{label} + fit", path=path, scene=scene))
+    return planned
+
+
+def fit_case(
+    fit: Fit, case: Case, cube: Cube, device: torch.device, steps: int, options: Mapping[str, Any]
+) -> tuple[Method, float]:
+    """``fit`` fitted on ``case`` (:func:`fusion.protocols.methods.fitted_method` with
+    :data:`FIT_SENSOR` and :data:`DEFAULT_FIT_OPTIONS` updated by ``options``; a ``"model_args"``
+    entry goes to a fresh model; a checkpoint keeps its value scale and starts at
+    :data:`FINE_TUNE_LEARNING_RATE`), and the fitting time in seconds."""
+    fit_args = {**DEFAULT_FIT_OPTIONS, **{k: v for k, v in options.items() if k != "model_args"}}
+    if fit.path is None:
+        model_args = dict(options.get("model_args") or {})
+        network = fresh_model(fit.name, case.lr.shape[1], case.guide.shape[1], FIT_SENSOR, **model_args)
+        info = {"model": fit.name, "model_args": model_args}
+    else:
+        network, payload, scale = checkpoint_model(fit.path, {case.scene: cube})
+        info = {**checkpoint_info(fit.path, payload, scale), "loo_scene": case.scene}
+        check_left_out(fit.path, info, case.scene)
+        fit_args = {"learning_rate": FINE_TUNE_LEARNING_RATE, **fit_args, "scale": scale}
+    return fitted_method(
+        network, fit.label, case.lr, case.guide, case.effective_ratio, FIT_SENSOR, device, steps, fit_args,
+        **info,
+    )  # fmt: skip
 
 
 # -- the protocol ---------------------------------------------------------------------------------
@@ -304,6 +392,10 @@ def run(
     scenes: Iterable[str] | None = None,
     loo=None,
     crop: int = CROP,
+    fit: Sequence[str] | None = None,
+    fit_loo=None,
+    fit_steps: int | None = None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score ``methods`` (default :data:`DEFAULT_METHODS`), ``checkpoints`` and leave-one-out
     checkpoints ``loo`` (see :func:`loo_methods`) on the centre crops of the CAVE cubes in
@@ -311,26 +403,42 @@ def run(
     classical methods; the name of a trainable model only asks that a checkpoint of it be given.
     ``scenes``: cube stems (default: every ``cave_*.npz``); ``crop``: the crop size.
 
+    Scene-adaptive fitting (:func:`fit_case`; the reference is never seen): ``fit`` names INR models
+    fitted afresh on each case, ``fit_loo`` leave-one-out checkpoints (as ``loo``) each fine-tuned on
+    its scene's cases; ``fit_steps`` steps (default :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`),
+    ``fit_options`` over :data:`DEFAULT_FIT_OPTIONS`.
+
     Returns the protocol result (see :mod:`fusion.protocols`): rows per method, scene and ratio with
-    ``psnr``, ``sam``, ``ergas``, ``seconds`` (one forward pass) and, for checkpoints,
-    ``trained_on_scene`` (whether the scene's file was among the training files; ``None`` if unknown).
-    ``meta["methods"]`` describes every method (checkpoint path, hash, step, training files...).
+    ``psnr``, ``sam``, ``ergas``, ``seconds`` (one forward pass), for checkpoints
+    ``trained_on_scene`` (whether the scene's file was among the training files; ``None`` if unknown)
+    and for fits ``fit_seconds``. ``meta["methods"]`` describes every method (checkpoint path, hash,
+    step, training files...), ``meta["fitted"]`` every fit.
     """
     from tqdm.auto import tqdm
+
+    from fusion.engine.fit import DEFAULT_FIT_STEPS
 
     ratios = [float(r) for r in (DEFAULT_RATIOS if ratios is None else ratios)]
     device = pick_device(device)
     cubes = {path.stem: load_cube(path) for path in scene_paths(data_root, scenes)}
     cases = [make_case(cube, ratio, crop) for cube in cubes.values() for ratio in ratios]
     to_run = build_methods(methods, list(checkpoints), loo, cubes, device)
-    jobs = [(m, c) for m in to_run for c in cases if m.runs_on(c.scene)]
-    rows, warm = [], set()
+    planned = fits(fit, fit_loo, cubes)
+    steps = int(fit_steps or DEFAULT_FIT_STEPS)
+    jobs = [(m, c) for m in to_run + planned for c in cases if m.runs_on(c.scene)]
+    rows, warm, fitted = [], set(), []
     for method, case in tqdm(jobs, desc=PROTOCOL, disable=not progress):
+        extra = {}
+        if isinstance(method, Fit):
+            method, extra["fit_seconds"] = fit_case(
+                method, case, cubes[case.scene], device, steps, fit_options or {}
+            )
+            fitted.append({"label": method.label, "scene": case.scene, "ratio": case.ratio, **method.info})
         row = {"method": method.label, "scene": case.scene, "ratio": case.ratio}
         row.update(scored(method, case.lr, case.guide, case.gt, case.effective_ratio, device, warm))
         if method.info.get("kind") == "checkpoint":
             row["trained_on_scene"] = trained_on(method.info["training_files"], f"{case.scene}.npz")
-        rows.append(row)
+        rows.append({**row, **extra})
     first = next(iter(cubes.values()))
     return {
         "protocol": PROTOCOL,
@@ -353,6 +461,8 @@ def run(
             "effective ratio",
             "device": str(device),
             "methods": [{"label": m.label, **m.info} for m in to_run],
+            "fitted": fitted,
+            "fit_sensor": {"lr_gnyq": GNYQ, "guide_gnyq": GNYQ} if planned else None,
             "reference": reference_rows(),
             "reference_source": REFERENCE_NUMBERS["source"],
         },

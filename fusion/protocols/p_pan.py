@@ -35,10 +35,8 @@ Choices the issue leaves open, made here:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +54,11 @@ from fusion.protocols.methods import (
     check_labels,
     checkpoint_label,
     classical_method,
+    fitted_method,
+    fresh_model,
     model_method,
     scored,
 )
-from fusion.registry import MODELS
 
 PROTOCOL = "p-pan"
 PHASE = "centre"
@@ -189,43 +188,16 @@ def checkpoint_method(path, sensor: str, device: torch.device) -> Method:
     )  # fmt: skip
 
 
-def fit_model(name: str, case: Case, device: torch.device, **kwargs: Any):
-    """A fresh registered model ``name`` for ``case``'s band counts (with its sensor if it takes one)."""
-    from fusion.models import create_model
-
-    try:
-        cls = MODELS.get(name)
-    except KeyError as exc:
-        raise InputError(str(exc.args[0])) from None
-    sensor = {"sensor": case.sensor} if "sensor" in signature(cls).parameters else {}
-    model = create_model(name, lr_bands=case.lr.shape[1], guide_bands=case.guide.shape[1], **sensor, **kwargs)
-    if not any(p.requires_grad for p in model.parameters()):
-        raise InputError(f"P-PAN fit: {name} has nothing to train; pick an INR model")
-    return model.to(device)
-
-
-def fitted_method(name: str, case: Case, device: torch.device, steps: int, options: Mapping[str, Any]):
-    """``name`` fitted on ``case``'s LR input and guide (:func:`fusion.engine.fit.fit_scene`) as a
-    :class:`Method` for that case only, and the fitting time in seconds."""
-    from fusion.engine.fit import fit_scene
-
+def fitted_case(name: str, case: Case, device: torch.device, steps: int, options: Mapping[str, Any]):
+    """A fresh ``name`` fitted on ``case`` (:func:`fusion.protocols.methods.fitted_method`; a
+    ``"model_args"`` entry of ``options`` goes to the model), and the fitting time in seconds."""
     model_args = dict(options.get("model_args") or {})
     fit_args = {key: value for key, value in options.items() if key != "model_args"}
-    torch.manual_seed(int(fit_args.get("seed", 0)))
-    model = fit_model(name, case, device, **model_args)
-    lr, guide = (x.to(device, torch.float32) for x in (case.lr, case.guide))
-    start = time.perf_counter()
-    result = fit_scene(
-        model, lr, guide, ratio=case.effective_ratio, sensor=case.sensor, steps=steps, **fit_args
-    )
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    method = model_method(
-        result.rescaled(), f"{name} (fit)", device, model=name, kind="fit", steps=steps,
-        final_loss=float(np.mean(result.losses[-10:])), model_args=model_args, fit_args=fit_args,
+    model = fresh_model(name, case.lr.shape[1], case.guide.shape[1], case.sensor, **model_args)
+    return fitted_method(
+        model, f"{name} (fit)", case.lr, case.guide, case.effective_ratio, case.sensor, device, steps,
+        fit_args, model=name, model_args=model_args,
     )  # fmt: skip
-    return method, seconds
 
 
 # -- the protocol -----------------------------------------------------------------------------------
@@ -271,7 +243,7 @@ def run(
     for method, case, fit_name in tqdm(jobs, desc=PROTOCOL, disable=not progress):
         extra = {}
         if fit_name is not None:
-            method, extra["fit_seconds"] = fitted_method(fit_name, case, device, steps, fit_options or {})
+            method, extra["fit_seconds"] = fitted_case(fit_name, case, device, steps, fit_options or {})
             fitted.append({"label": method.label, "scene": case.scene, "ratio": case.ratio, **method.info})
         row = {"method": method.label, "scene": case.scene, "ratio": case.ratio}
         row.update(

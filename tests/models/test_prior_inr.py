@@ -32,7 +32,7 @@ def test_untrained_model_is_the_mean_of_its_priors():
         torch.testing.assert_close(model(lr, guide), (awlp(lr, guide) + bdsd(lr, guide)) / 2)
     assert [p.sensor for p in model.priors] == ["WV2", "WV2"]
     msi = create_model("prior-inr", lr_bands=4, guide_bands=3, **PriorINR.tiny_args())
-    assert [p.registered_name for p in msi.priors] == ["glp-hs", "gsa"]
+    assert [p.registered_name for p in msi.priors] == ["glp-hs", "sfim-hs"]
 
 
 def test_priors_must_be_classical():

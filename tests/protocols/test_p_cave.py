@@ -293,6 +293,49 @@ def test_run_refuses_what_the_protocol_cannot_score(cave_folder, tmp_path):
         p_cave.run(cave_folder, methods=["bicubic"], ratios=[4.0], device="cpu", crop=128)
 
 
+def test_scene_fits_fresh_and_from_a_leave_one_out_checkpoint(cave_folder, tmp_path):
+    """With a zero learning rate a fit leaves the weights as they were: the fresh prior-inr is its
+    prior (the mean of GLP-HS and SFIM-HS, its output layer starting at zero) and the fine-tuned
+    checkpoint scores as the checkpoint itself; with a positive rate the fit changes the result."""
+    from fusion.models.prior_inr import PriorINR
+
+    on_a = tiny_checkpoint(tmp_path / "tiny_train_a.pt", ["cave_a.npz"], seed=1)
+    common = {"ratios": [4.0, 3.3], "device": "cpu", "crop": CROP, "fit_steps": 2}
+    options = {"model_args": PriorINR.tiny_args(), "learning_rate": 0.0}
+    loo = {"cave_b": {"tiny": on_a}}
+    result = p_cave.run(cave_folder, methods=["glp-hs", "sfim-hs"], loo=loo, fit=["prior-inr"], fit_loo=loo,
+                        fit_options=options, **common)  # fmt: skip
+    rows = {(r["method"], r["scene"], r["ratio"]): r for r in result["rows"]}
+    assert {(s, r) for m, s, r in rows if m == "tiny + fit"} == {("cave_b", 4.0), ("cave_b", 3.3)}
+    for ratio in (4.0, 3.3):
+        fitted, plain = rows[("tiny + fit", "cave_b", ratio)], rows[("tiny", "cave_b", ratio)]
+        assert fitted["fit_seconds"] > 0 and "fit_seconds" not in plain
+        assert [fitted[m] for m in ("psnr", "sam", "ergas")] == pytest.approx(
+            [plain[m] for m in ("psnr", "sam", "ergas")], rel=1e-6
+        )
+        for scene in ("cave_a", "cave_b"):
+            case = case_of(cave_folder, scene, ratio)
+            classical = [create_model(n, lr_bands=31, guide_bands=3) for n in ("glp-hs", "sfim-hs")]
+            with torch.no_grad():
+                prior = sum(m(case.lr.float(), case.guide.float()) for m in classical) / 2
+            row = rows[("prior-inr (fit)", scene, ratio)]
+            expected = numpy_scores(prior.double()[0].numpy(), case.gt[0].numpy(), case.effective_ratio)
+            np.testing.assert_allclose([row["psnr"], row["sam"], row["ergas"]], expected, rtol=1e-4)
+    fitted = {(f["label"], f["scene"], f["ratio"]): f for f in result["meta"]["fitted"]}
+    tuned = fitted[("tiny + fit", "cave_b", 4.0)]
+    assert tuned["checkpoint"] == str(on_a) and tuned["steps"] == 2 and tuned["value_scale"] == 1.0
+    assert tuned["fit_args"]["learning_rate"] == 0.0 and tuned["fit_args"]["loss"] == p_cave.L1_SAM_LOSS
+    assert result["meta"]["fit_sensor"] == {"lr_gnyq": 0.3, "guide_gnyq": 0.3}
+
+    moved = p_cave.run(cave_folder, methods=[], fit_loo={"cave_b": {"tiny": on_a}}, **common)
+    assert moved["meta"]["fitted"][0]["fit_args"]["learning_rate"] == p_cave.FINE_TUNE_LEARNING_RATE
+    assert moved["rows"][0]["psnr"] != pytest.approx(rows[("tiny", "cave_b", 4.0)]["psnr"], rel=1e-6)
+    with pytest.raises(InputError, match="trained on cave_a"):
+        p_cave.run(cave_folder, methods=[], fit_loo={"cave_a": [on_a]}, **common)
+    with pytest.raises(InputError, match="nothing to train"):
+        p_cave.run(cave_folder, methods=[], fit=["glp-hs"], **common)
+
+
 # -- the training configs -------------------------------------------------------------------------
 P_CAVE_CONFIGS = sorted(
     p.name for p in (REPO / "configs" / "train" / "p_cave").glob("*.yaml") if p.name != "task.yaml"
