@@ -103,3 +103,50 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         cells = [str(row["method"]), f"{row['ratio']:g}", *(_cell(n, row.get(n)) for n in columns)]
         lines.append("| " + " | ".join([*cells, str(row.get("scenes", ""))]) + " |")
     return "\n".join(lines)
+
+
+# -- comparisons ----------------------------------------------------------------------------------
+def beats(value: float, other: float, higher_is_better: bool) -> bool:
+    """Whether ``value`` is strictly better than ``other``."""
+    return value > other if higher_is_better else value < other
+
+
+def best_per_metric(
+    result: Mapping[str, Any], ratio: float, labels: Iterable[str], higher_is_better: Mapping[str, bool]
+) -> dict[str, tuple[str, float]]:
+    """``{metric: (label, value)}``: the best of ``labels`` among ``result``'s mean rows at ``ratio``,
+    for each metric of ``higher_is_better`` (``{metric: whether higher is better}``)."""
+    labels = set(labels)
+    rows = [row for row in result["mean"] if row["ratio"] == ratio and row["method"] in labels]
+    if not rows:
+        raise InputError(
+            f"{result.get('protocol', 'protocol')}: no mean rows of {sorted(labels)} at ratio {ratio:g}"
+        )
+    best = {}
+    for metric, higher in higher_is_better.items():
+        row = (max if higher else min)(rows, key=lambda r: r[metric])
+        best[metric] = (row["method"], row[metric])
+    return best
+
+
+def versus_best(
+    result: Mapping[str, Any], label: str, others: Iterable[str], higher_is_better: Mapping[str, bool]
+) -> dict:
+    """Per ratio, ``label`` against the best of ``others`` on each metric of ``higher_is_better``:
+    ``{ratio: {metric: {"value", "best": (method, value), "beats": bool}}, "every": bool}`` with
+    ``every`` true when ``label`` beats the best on every metric at every ratio."""
+    others = list(others)
+    table, every = {}, True
+    for ratio in result["ratios"]:
+        mine = next((r for r in result["mean"] if r["method"] == label and r["ratio"] == ratio), None)
+        if mine is None:
+            raise InputError(
+                f"{result.get('protocol', 'protocol')}: no mean row of {label!r} at ratio {ratio:g}"
+            )
+        best = best_per_metric(result, ratio, others, higher_is_better)
+        table[ratio] = {
+            m: {"value": mine[m], "best": best[m], "beats": beats(mine[m], best[m][1], higher)}
+            for m, higher in higher_is_better.items()
+        }
+        every = every and all(entry["beats"] for entry in table[ratio].values())
+    return {**table, "every": every}

@@ -58,7 +58,8 @@ from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.errors import InputError
 from fusion.models import FusionModel
-from fusion.protocols.common import mean_rows
+from fusion.protocols.common import beats, mean_rows
+from fusion.protocols.common import versus_best as common_versus_best
 from fusion.protocols.methods import (
     Method,
     check_labels,
@@ -84,6 +85,9 @@ DEFAULT_METHODS = (BICUBIC, "gsa", "sfim-hs", "glp-hs")
 """Bicubic interpolation and the registry's classical methods that fuse a 31-band LR cube with a
 3-band guide (``exp`` is the toolbox interpolation, covered by ``bicubic`` on the protocol's grid)."""
 LOO_SUFFIX = "leave-one-out"
+HIGHER_IS_BETTER = {"psnr": True, "sam": False, "ergas": False}
+CLASSICAL = ("gsa", "sfim-hs", "glp-hs")
+"""The classical methods an INR model of ours must beat (issue 7; bicubic is not one)."""
 
 REFERENCE_NUMBERS = {
     "source": "issue 9, protocol P-CAVE: measured by the issue's author on three held-back CAVE scenes "
@@ -467,3 +471,25 @@ def run(
             "reference_source": REFERENCE_NUMBERS["source"],
         },
     }
+
+
+# -- verdicts -------------------------------------------------------------------------------------
+def versus_best(result: Mapping[str, Any], label: str, others: Iterable[str] = CLASSICAL) -> dict:
+    """:func:`fusion.protocols.common.versus_best` on P-CAVE's metrics (the classical methods by default)."""
+    return common_versus_best(result, label, others, HIGHER_IS_BETTER)
+
+
+def versus_reference(result: Mapping[str, Any], label: str, reference: str = "qis-gan (public)") -> dict:
+    """``label``'s means at the reference ratio (4) against the issue's numbers of ``reference``
+    (other scenes: a guide, not a like-for-like comparison): ``{metric: {"value", "reference",
+    "beats"}}`` plus ``"every"``."""
+    ratio = REFERENCE_NUMBERS["ratio"]
+    mine = next((r for r in result["mean"] if r["method"] == label and r["ratio"] == ratio), None)
+    if mine is None:
+        raise InputError(f"P-CAVE: no mean row of {label!r} at ratio {ratio:g}")
+    theirs = REFERENCE_NUMBERS["methods"][reference]
+    table = {
+        m: {"value": mine[m], "reference": theirs[m], "beats": beats(mine[m], theirs[m], higher)}
+        for m, higher in HIGHER_IS_BETTER.items()
+    }
+    return {**table, "every": all(entry["beats"] for entry in table.values())}

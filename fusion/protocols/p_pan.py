@@ -48,7 +48,8 @@ from fusion.degrade.resample import lr_size
 from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint
 from fusion.errors import InputError
-from fusion.protocols.common import mean_rows
+from fusion.protocols.common import beats, best_per_metric, mean_rows
+from fusion.protocols.common import versus_best as common_versus_best
 from fusion.protocols.methods import (
     Method,
     check_labels,
@@ -281,34 +282,13 @@ def run(
 
 
 # -- reading a result -------------------------------------------------------------------------------
-def best_per_metric(
-    result: Mapping[str, Any], ratio: float, labels: Iterable[str]
-) -> dict[str, tuple[str, float]]:
-    """``{metric: (label, value)}``: the best of ``labels`` among ``result``'s mean rows at ``ratio``."""
-    labels = set(labels)
-    rows = [row for row in result["mean"] if row["ratio"] == ratio and row["method"] in labels]
-    if not rows:
-        raise InputError(f"P-PAN: no mean rows of {sorted(labels)} at ratio {ratio:g}")
-    best = {}
-    for metric in METRICS:
-        pick = max if HIGHER_IS_BETTER[metric] else min
-        row = pick(rows, key=lambda r: r[metric])
-        best[metric] = (row["method"], row[metric])
-    return best
-
-
-def beats(value: float, other: float, metric: str) -> bool:
-    """Whether ``value`` is strictly better than ``other`` for ``metric``."""
-    return value > other if HIGHER_IS_BETTER[metric] else value < other
-
-
 def public_best(sensor: str = "wv2") -> dict[str, tuple[str, float]]:
     """``{metric: (method, value)}``: the best public value of each metric for ``sensor`` in
     :data:`REFERENCE_NUMBERS`."""
     best: dict[str, tuple[str, float]] = {}
     for method, values in REFERENCE_NUMBERS[sensor].items():
         for metric, value in values.items():
-            if metric not in best or beats(value, best[metric][1], metric):
+            if metric not in best or beats(value, best[metric][1], HIGHER_IS_BETTER[metric]):
                 best[metric] = (method, value)
     return best
 
@@ -320,11 +300,13 @@ def parity(result: Mapping[str, Any], sensor: str = "wv2", labels: Iterable[str]
     ratio = REFERENCE_NUMBERS["ratio"]
     present = {row["method"]: row for row in result["mean"] if row["ratio"] == ratio}
     labels = [label for label in labels if label in present]
-    ours = best_per_metric(result, ratio, labels)
+    ours = best_per_metric(result, ratio, labels, HIGHER_IS_BETTER)
     table = {}
     for metric, (public_method, public) in public_best(sensor).items():
         slack = public * (0.995 if HIGHER_IS_BETTER[metric] else 1.005)
-        winners = [label for label in labels if not beats(slack, present[label][metric], metric)]
+        winners = [
+            label for label in labels if not beats(slack, present[label][metric], HIGHER_IS_BETTER[metric])
+        ]
         table[metric] = {
             "public": (public_method, public), "ours_best": ours[metric], "match_or_beat": winners
         }  # fmt: skip
@@ -332,18 +314,5 @@ def parity(result: Mapping[str, Any], sensor: str = "wv2", labels: Iterable[str]
 
 
 def versus_best(result: Mapping[str, Any], label: str, others: Iterable[str] = DEFAULT_METHODS) -> dict:
-    """Per ratio, ``label`` against the best of ``others`` on each metric:
-    ``{ratio: {metric: {"value", "best": (method, value), "beats": bool}}, "every": bool}`` with
-    ``every`` true when ``label`` beats the best on every metric at every ratio."""
-    others = list(others)
-    table, every = {}, True
-    for ratio in result["ratios"]:
-        mine = next((r for r in result["mean"] if r["method"] == label and r["ratio"] == ratio), None)
-        if mine is None:
-            raise InputError(f"P-PAN: no mean row of {label!r} at ratio {ratio:g}")
-        best = best_per_metric(result, ratio, others)
-        table[ratio] = {
-            m: {"value": mine[m], "best": best[m], "beats": beats(mine[m], best[m][1], m)} for m in METRICS
-        }
-        every = every and all(entry["beats"] for entry in table[ratio].values())
-    return {**table, "every": every}
+    """:func:`fusion.protocols.common.versus_best` on P-PAN's metrics (the classical methods by default)."""
+    return common_versus_best(result, label, others, HIGHER_IS_BETTER)

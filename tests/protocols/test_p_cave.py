@@ -417,3 +417,22 @@ def test_real_scenes_classical_methods_beat_bicubic(shared_data):
         best = max(means[(name, ratio)]["psnr"] for name in p_cave.DEFAULT_METHODS[1:])
         assert best > means[("bicubic", ratio)]["psnr"] + 5.0
         assert all(means[(name, ratio)]["scenes"] == 2 for name in p_cave.DEFAULT_METHODS)
+
+
+def test_verdicts_against_the_classical_methods_and_the_issue_numbers():
+    rows = [
+        {"method": "fit", "ratio": 4.0, "psnr": 46.0, "sam": 1.50, "ergas": 2.3},
+        {"method": "gsa", "ratio": 4.0, "psnr": 44.2, "sam": 2.29, "ergas": 3.2},
+        {"method": "sfim-hs", "ratio": 4.0, "psnr": 43.6, "sam": 1.57, "ergas": 3.3},
+        {"method": "fit", "ratio": 3.3, "psnr": 47.0, "sam": 1.30, "ergas": 2.7},
+        {"method": "glp-hs", "ratio": 3.3, "psnr": 47.2, "sam": 1.32, "ergas": 2.8},
+    ]
+    result = {"protocol": "p-cave", "ratios": [4.0, 3.3], "mean": rows}
+    verdict = p_cave.versus_best(result, "fit")
+    assert all(entry["beats"] for entry in verdict[4.0].values())
+    assert verdict[4.0]["sam"]["best"] == ("sfim-hs", 1.57) and verdict[4.0]["psnr"]["best"] == ("gsa", 44.2)
+    assert [m for m, e in verdict[3.3].items() if not e["beats"]] == ["psnr"] and verdict["every"] is False
+    qis = p_cave.versus_reference(result, "fit")  # QIS-GAN 39.51 dB / 3.54 deg / ERGAS 2.24
+    assert qis["psnr"]["beats"] and qis["sam"]["beats"] and not qis["ergas"]["beats"] and not qis["every"]
+    with pytest.raises(InputError, match="no mean row"):
+        p_cave.versus_reference(result, "other")

@@ -171,7 +171,7 @@ def test_best_per_metric_and_parity_read_the_means():
         {"method": "b", "ratio": 4.0, "sam": 7.48, "ergas": 5.0, "psnr": 27.5, "q2n": 0.82},
     ]
     result = {"mean": rows}
-    assert p_pan.best_per_metric(result, 4.0, ["a", "b"]) == {
+    assert p_pan.best_per_metric(result, 4.0, ["a", "b"], p_pan.HIGHER_IS_BETTER) == {
         "sam": ("a", 7.0), "ergas": ("b", 5.0), "psnr": ("b", 27.5), "q2n": ("a", 0.84)
     }  # fmt: skip
     table = p_pan.parity(result, labels=["a", "b"])
