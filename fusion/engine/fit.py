@@ -38,6 +38,9 @@ DEFAULT_FIT_STEPS = 1000
 """Fitting steps by default (prior-inr: about 70 s for an 80 x 80 x 8 LR image on one CPU thread)."""
 DEFAULT_LEARNING_RATE = 1e-3
 """Adam's peak learning rate unless given or set by the model's class (``fit_learning_rate``)."""
+FINE_TUNE_LEARNING_RATE = 2e-4
+"""Peak learning rate when trained weights are fitted to a scene (the training configs' rate): a fresh
+model's rate would undo much of what the weights learned in the first steps."""
 
 
 class Rescaled(WrappedModel):

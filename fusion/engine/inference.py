@@ -139,9 +139,10 @@ def fit_to_scene(
     instance) on this pair reduced by its own ratio with the sensor's MTF
     (:func:`fusion.engine.fit.fit_scene`), and return it in the scene's units, ready for
     :func:`fuse_raster`. The whole pair is read at once: meant for scenes that fit in memory.
-    ``steps`` defaults to :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`.
+    ``steps`` defaults to :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`; a checkpoint file is fine-tuned
+    from :data:`fusion.engine.fit.FINE_TUNE_LEARNING_RATE`, a fresh model from its ``fit_learning_rate``.
     """
-    from fusion.engine.fit import DEFAULT_FIT_STEPS, Rescaled, fit_scene
+    from fusion.engine.fit import DEFAULT_FIT_STEPS, FINE_TUNE_LEARNING_RATE, Rescaled, fit_scene
 
     steps = DEFAULT_FIT_STEPS if steps is None else steps
     check_sensor(sensor)
@@ -163,6 +164,8 @@ def fit_to_scene(
     model = model.to(device)
     lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
     options = {"steps": steps, "scale": scale, "progress": progress}
+    if isinstance(method, (str, os.PathLike)) and Path(method).is_file():
+        options["learning_rate"] = FINE_TUNE_LEARNING_RATE  # trained weights: a gentler start
     fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, **options)
     return fitted.rescaled()
 

@@ -56,6 +56,7 @@ from fusion.degrade import decimate, get_sensor, mtf_blur, sensor_srf, spectral_
 from fusion.degrade.resample import lr_size
 from fusion.engine import pick_device
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
+from fusion.engine.fit import FINE_TUNE_LEARNING_RATE
 from fusion.errors import InputError
 from fusion.models import FusionModel
 from fusion.protocols.common import beats, mean_rows
@@ -115,8 +116,6 @@ L1_SAM_LOSS = {
 DEFAULT_FIT_OPTIONS = {"loss": L1_SAM_LOSS, "patch": 32}
 """:func:`fusion.engine.fit.fit_scene` options of a P-CAVE scene fit: the training configs' loss (L1 +
 0.1 SAM) and 32-pixel patches of the LR image (64 pixels at ratio 4, 78 at 3.3), which is the target."""
-FINE_TUNE_LEARNING_RATE = 2e-4
-"""Starting learning rate when a trained checkpoint is fitted to a scene (the training configs' rate)."""
 
 
 def reference_rows() -> list[dict[str, Any]]:

@@ -126,3 +126,23 @@ def test_fit_fine_tunes_a_checkpoint_file_at_its_data_scale(shipped, pair):
     fresh = fit_to_scene(guide, lr, "tiny-cnn", steps=1, device="cpu", progress=False)
     last_fresh, last_shipped = (m.body[-1].weight.detach().abs().max() for m in (fresh.model, start))
     assert float(last_fresh) < 0.01 < float(last_shipped)
+
+
+def test_fit_starts_a_checkpoint_at_the_fine_tuning_rate(shipped, pair, monkeypatch):
+    """A checkpoint file is fine-tuned from FINE_TUNE_LEARNING_RATE; a fresh model gets the default
+    (its own ``fit_learning_rate``)."""
+    import fusion.engine.fit as fit
+    from fusion.engine.inference import fit_to_scene
+
+    rates = []
+    real = fit.fit_scene
+
+    def recording(model, lr, guide, ratio=None, sensor=None, **options):
+        rates.append(options.get("learning_rate"))
+        return real(model, lr, guide, ratio, sensor, **options)
+
+    monkeypatch.setattr(fit, "fit_scene", recording)
+    guide, lr = pair
+    fit_to_scene(guide, lr, shipped, steps=1, device="cpu", progress=False)
+    fit_to_scene(guide, lr, "tiny-cnn", steps=1, device="cpu", progress=False)
+    assert rates == [fit.FINE_TUNE_LEARNING_RATE, None] and fit.FINE_TUNE_LEARNING_RATE == 2e-4

@@ -17,6 +17,7 @@ from fusion.data import load_cube
 from fusion.degrade import RandomDegradation, sensor_srf
 from fusion.degrade.sensors import SENSOR_DIR
 from fusion.engine.checkpoint import save_checkpoint
+from fusion.engine.fit import FINE_TUNE_LEARNING_RATE
 from fusion.engine.trainer import resolve_train_config
 from fusion.errors import InputError
 from fusion.models import create_model
@@ -328,7 +329,7 @@ def test_scene_fits_fresh_and_from_a_leave_one_out_checkpoint(cave_folder, tmp_p
     assert result["meta"]["fit_sensor"] == {"lr_gnyq": 0.3, "guide_gnyq": 0.3}
 
     moved = p_cave.run(cave_folder, methods=[], fit_loo={"cave_b": {"tiny": on_a}}, **common)
-    assert moved["meta"]["fitted"][0]["fit_args"]["learning_rate"] == p_cave.FINE_TUNE_LEARNING_RATE
+    assert moved["meta"]["fitted"][0]["fit_args"]["learning_rate"] == FINE_TUNE_LEARNING_RATE
     assert moved["rows"][0]["psnr"] != pytest.approx(rows[("tiny", "cave_b", 4.0)]["psnr"], rel=1e-6)
     with pytest.raises(InputError, match="trained on cave_a"):
         p_cave.run(cave_folder, methods=[], fit_loo={"cave_a": [on_a]}, **common)
