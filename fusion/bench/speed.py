@@ -5,6 +5,8 @@
   synchronised, median of repeats), with peak GPU memory and, where torch can count them, TFLOP/s.
 * :func:`query_stage` -- an INR model's query stage (forward minus encode) against the bare MLP of its
   decoder's shape run once per output pixel on ready-made inputs (the "MLP ceiling").
+* ``compile=True`` (``fusion bench speed --compile``) times both with every INR model's ``query`` and the
+  bare MLP ``torch.compile``d (:func:`compiled_queries`); the warm-up calls absorb the compilation.
 * :func:`training_throughput` -- samples per second of whole training steps (:class:`Trainer`), on a
   synthetic cube (:func:`synthetic_training_config`) or any config.
 * :func:`degradation_time` -- ``RandomDegradation`` of a ``(B, C, H, W)`` batch.
@@ -54,6 +56,11 @@ TARGETS = {
 each INR model's query stage within 3x of the MLP ceiling for its decoder's shape; streaming a
 20000 x 20000 scene under 2 GB peak RSS on CPU; RandomDegradation of 16 x 128 x 256 x 256 under 20 ms."""
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+COMPILE_OPTIONS = {"dynamic": False}
+"""``torch.compile`` options of the compiled query stages and bare MLPs: the default mode (no CUDA graphs,
+whose reused output buffers a caller keeping a chunk's values would see overwritten; no autotuning, whose
+minutes would dwarf a benchmark) with static shapes -- a forward queries chunks of one size plus one
+ragged last chunk, two specialised graphs that one warm-up forward compiles."""
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -153,9 +160,12 @@ def fuse_throughput(
     repeats: int = 5,
     warmup: int = 2,
     flops: bool = True,
+    compile: bool = False,
 ) -> dict:
     """Output voxels per second of ``name`` fusing one tile of ``tile x tile`` output pixels and
-    ``bands`` bands at ``ratio`` (the tile's core voxels over the median forward time)."""
+    ``bands`` bands at ``ratio`` (the tile's core voxels over the median forward time); ``compile``:
+    with its INR queries compiled (:func:`compiled_queries`; ``row["compile"]`` says whether it had any).
+    FLOPs are counted on the eager model."""
     model = build(name, bands).to(device)
     lr, guide, halo = tile_inputs(model, ratio, bands, tile, device)
     out_size = tuple(guide.shape[-2:])
@@ -166,8 +176,10 @@ def fuse_throughput(
 
     row: dict = {"model": name, "ratio": ratio, "bands": bands, "tile": tile, "halo": halo,
                  "window": out_size[0], "dtype": dtype}  # fmt: skip
-    with peak_memory(device, row):
-        seconds = time_call(forward, device, repeats, warmup)
+    with compiled_queries(model, compile) as compiled, peak_memory(device, row):
+        seconds = time_call(forward, device, repeats, max(warmup, int(compile)))
+    row["compile"] = bool(compiled)
+    row["graph_breaks"] = graph_breaks() if compiled else None
     row["seconds"] = seconds
     row["output_voxels"] = tile * tile * bands
     row["voxels_per_s"] = row["output_voxels"] / seconds
@@ -189,12 +201,17 @@ def decoder_widths(model) -> list[int] | None:
     return max(widths, key=mlp_flops_per_eval) if widths else None
 
 
-def bare_mlp_time(widths: Sequence[int], queries: int, chunk: int, device, dtype, repeats, warmup) -> float:
+def bare_mlp_time(
+    widths: Sequence[int], queries: int, chunk: int, device, dtype, repeats, warmup, compile: bool = False
+) -> float:
     """Median time of a bare MLP of ``widths`` (ReLU) evaluated once per query on ready-made inputs,
-    ``chunk`` rows per call."""
+    ``chunk`` rows per call; ``compile``: ``torch.compile``d with :data:`COMPILE_OPTIONS`, compiled by
+    the warm-up (at least one call)."""
     from fusion.nn.mlp import MLP
 
     mlp = MLP(widths[0], widths[-1], widths[1:-1]).to(device).eval()
+    if compile:
+        mlp, warmup = torch.compile(mlp, **COMPILE_OPTIONS), max(warmup, 1)
     rows = torch.randn(min(queries, chunk), widths[0], device=device)
     calls = -(-queries // rows.shape[0])
 
@@ -207,12 +224,56 @@ def bare_mlp_time(widths: Sequence[int], queries: int, chunk: int, device, dtype
 
 
 @contextlib.contextmanager
+def replaced_queries(model, wrap: Callable[[Callable], Callable]):
+    """Shadow the ``query`` of every INR model in ``model``'s tree by ``wrap(query)`` (an instance
+    attribute) inside the block, and restore what was there before on exit; yields those modules."""
+    from fusion.models.base import INRModel
+
+    modules = [m for m in model.modules() if isinstance(m, INRModel)]
+    shadowed = [m.__dict__.get("query") for m in modules]
+    for module in modules:
+        module.query = wrap(module.query)
+    try:
+        yield modules
+    finally:
+        for module, previous in zip(modules, shadowed, strict=True):
+            if previous is None:
+                del module.query
+            else:
+                module.query = previous
+
+
+@contextlib.contextmanager
+def compiled_queries(model, compile: bool = True):
+    """Inside the block, the ``query`` of every INR model in ``model``'s tree is ``torch.compile``d with
+    :data:`COMPILE_OPTIONS` (compiled at its first calls); yields those modules, none when ``compile`` is
+    false. Dynamo's caches and its graph-break count (:func:`graph_breaks`) are reset first, so earlier
+    models' graphs do not count against its recompilation limit (past which it would silently run
+    eagerly)."""
+    if not compile:
+        yield []
+        return
+    from torch._dynamo.utils import counters
+
+    torch.compiler.reset()
+    counters["graph_break"].clear()
+    with replaced_queries(model, lambda query: torch.compile(query, **COMPILE_OPTIONS)) as modules:
+        yield modules
+
+
+def graph_breaks() -> int:
+    """Graph breaks dynamo met since :func:`compiled_queries` began (0: each compiled query is one graph;
+    more: it runs in pieces with Python between them, e.g. where it reads a tensor's value)."""
+    from torch._dynamo.utils import counters
+
+    return sum(counters["graph_break"].values())
+
+
+@contextlib.contextmanager
 def timed_queries(model, device: torch.device, record: dict):
     """Add to ``record["seconds"]`` the time spent in the ``query`` of every INR model in ``model``'s
     tree (outermost calls only, the device synchronised around each) and to ``record["queries"]`` the
     coordinates queried."""
-    from fusion.models.base import INRModel
-
     depth = [0]
 
     def timed(original):
@@ -232,24 +293,19 @@ def timed_queries(model, device: torch.device, record: dict):
 
         return query
 
-    wrapped = [m for m in model.modules() if isinstance(m, INRModel)]
-    for module in wrapped:
-        module.query = timed(module.query)  # an instance attribute shadowing the method
-    try:
+    with replaced_queries(model, timed):
         yield record
-    finally:
-        for module in wrapped:
-            del module.query
 
 
 def query_stage(
     name: str, ratio: float, bands: int, tile: int, device: torch.device, dtype: str = "fp32",
-    repeats: int = 5, warmup: int = 2,
+    repeats: int = 5, warmup: int = 2, compile: bool = False,
 ) -> dict:  # fmt: skip
     """An INR model's query stage on one tile -- the time inside the ``query`` of every INR model in
     its network (:func:`timed_queries`), median over ``repeats`` forwards -- against the bare MLP of
     its decoder's shape (its largest MLP) evaluated once per queried coordinate on ready-made inputs:
-    ``query_to_mlp`` (target <= 3)."""
+    ``query_to_mlp`` (target <= 3). ``compile``: both compiled (:func:`compiled_queries`, the bare MLP
+    alike), each compiled by at least one untimed warm-up call."""
     model = build(name, bands).to(device)
     widths = decoder_widths(model)
     if widths is None:
@@ -260,21 +316,25 @@ def query_stage(
         with torch.inference_mode(), autocast(device, dtype):
             model(lr, guide)
 
-    for _ in range(warmup):
-        forward()
+    warmup = max(warmup, int(compile))
     runs = []
-    for _ in range(repeats):
-        with timed_queries(model, device, {"seconds": 0.0, "queries": 0}) as record:
+    with compiled_queries(model, compile):
+        for _ in range(warmup):
             forward()
-        runs.append(record)
+        for _ in range(repeats):
+            with timed_queries(model, device, {"seconds": 0.0, "queries": 0}) as record:
+                forward()
+            runs.append(record)
+        breaks = graph_breaks() if compile else None
     query = statistics.median(r["seconds"] for r in runs)
     queries = runs[0]["queries"]
     if not queries:
         raise InputError(f"{name}: its forward queried no coordinates")
     chunk = getattr(model, "default_chunk", 1 << 16)
-    bare = bare_mlp_time(widths, queries, chunk, device, dtype, repeats, warmup)
+    bare = bare_mlp_time(widths, queries, chunk, device, dtype, repeats, warmup, compile)
     return {
-        "model": name, "ratio": ratio, "bands": bands, "tile": tile, "dtype": dtype, "queries": queries,
+        "model": name, "ratio": ratio, "bands": bands, "tile": tile, "dtype": dtype, "compile": compile,
+        "graph_breaks": breaks, "queries": queries,
         "decoder_widths": widths, "query_s": query, "queries_per_s": queries / query, "bare_mlp_s": bare,
         "bare_mlp_queries_per_s": queries / bare,
         "bare_mlp_tflops": queries * mlp_flops_per_eval(widths) / bare / 1e12, "query_to_mlp": query / bare,
@@ -295,9 +355,12 @@ def write_synthetic_cube(folder: Path, bands: int = 31, size: int = 256, seed: i
     return path
 
 
-def synthetic_training_config(model: str, root: Path, batch: int, patch: int, steps: int) -> dict:
+def synthetic_training_config(
+    model: str, root: Path, batch: int, patch: int, steps: int, compile: bool = False
+) -> dict:
     """A training config of ``model`` on the synthetic cube in ``root`` (HSI-MSI: RGB guide through the
-    Nikon D700 response, random ratio in [2, 8], as the CAVE task), no validation, no progress bar."""
+    Nikon D700 response, random ratio in [2, 8], as the CAVE task), no validation, no progress bar;
+    ``compile``: the trainer's ``train.compile`` (the whole model ``torch.compile``d, default options)."""
     return {
         "model": {"name": model, "args": {}},
         "data": {"name": "hsi-cubes", "root": str(root),
@@ -305,18 +368,19 @@ def synthetic_training_config(model: str, root: Path, batch: int, patch: int, st
         "degrade": {"ratio": [2.0, 8.0], "guide": {"sensor": "nikon_d700", "bands": "ms"}},
         "loss": {"name": "l1"},
         "schedule": {"steps": steps},
-        "train": {"batch_size": batch, "checkpoint_every": 1 << 30},
+        "train": {"batch_size": batch, "checkpoint_every": 1 << 30, "compile": compile},
         "log": {"progress": False},
     }  # fmt: skip
 
 
 def synthetic_training(
-    model: str, device, batch: int = 16, patch: int = 64, steps: int = 20, warmup: int = 5
-) -> dict:
+    model: str, device, batch: int = 16, patch: int = 64, steps: int = 20, warmup: int = 5,
+    compile: bool = False,
+) -> dict:  # fmt: skip
     """:func:`training_throughput` of ``model`` on a synthetic cube written to a temporary folder."""
     with tempfile.TemporaryDirectory() as folder:
         write_synthetic_cube(Path(folder))
-        config = synthetic_training_config(model, Path(folder), batch, patch, steps)
+        config = synthetic_training_config(model, Path(folder), batch, patch, steps, compile)
         return training_throughput(config, device, steps, warmup)
 
 
@@ -514,6 +578,7 @@ def run_speed(
     attention: bool = True,
     stream_size: int = 0,
     default_model: str | None = None,
+    compile: bool = False,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Every part of the speed benchmark; a part that fails is recorded with its error, not raised.
@@ -528,27 +593,34 @@ def run_speed(
         attention: time the WindowAttention of GPU.md (CUDA only; needs timm).
         stream_size: PAN size of the streaming run (0: skipped; needs GDAL).
         default_model: the model of the 1e9 voxels/s target.
+        compile: ``torch.compile`` the INR queries and bare MLPs of the fusion and query-stage parts
+            (:func:`compiled_queries`) and the trained models (``train.compile``); each row and the
+            result record it as ``compile``. A model that fails to compile gets a row with the error.
     """
     from fusion.bench.machine import describe_machine
 
     result: dict = {"benchmark": "speed", "machine": describe_machine(device), "dtype": dtype, "tile": tile,
-                    "fuse": [], "query": [], "training": []}  # fmt: skip
+                    "compile": compile, "fuse": [], "query": [], "training": []}  # fmt: skip
+    timing = (tile, device, dtype, repeats, warmup)
     for name in models:
         for ratio in ratios:
             for c in bands:
-                log(f"fuse {name} x{ratio:g} C={c}")
-                where = {"model": name, "ratio": ratio, "bands": c}
-                timing = (tile, device, dtype, repeats, warmup)
-                result["fuse"].append(attempt(where, fuse_throughput, name, ratio, c, *timing))
+                log(f"fuse {name} x{ratio:g} C={c}" + (" (compiled)" if compile else ""))
+                where = {"model": name, "ratio": ratio, "bands": c, "compile": compile}
+                result["fuse"].append(
+                    attempt(where, fuse_throughput, name, ratio, c, *timing, compile=compile)
+                )
         if query and is_inr(name):
-            log(f"query stage {name}")
-            where = {"model": name, "ratio": ratios[0], "bands": max(bands)}
-            timing = (tile, device, dtype, repeats, warmup)
-            result["query"].append(attempt(where, query_stage, name, ratios[0], max(bands), *timing))
-    train = {"batch": 16, "patch": 64, "steps": 20, "warmup": 5, **(train or {})}
+            log(f"query stage {name}" + (" (compiled)" if compile else ""))
+            where = {"model": name, "ratio": ratios[0], "bands": max(bands), "compile": compile}
+            result["query"].append(
+                attempt(where, query_stage, name, ratios[0], max(bands), *timing, compile=compile)
+            )
+    train = {"batch": 16, "patch": 64, "steps": 20, "warmup": 5, **(train or {}), "compile": compile}
     for name in train_models:
         log(f"training {name}")
-        result["training"].append(attempt({"model": name}, synthetic_training, name, device, **train))
+        where = {"model": name, "compile": compile}
+        result["training"].append(attempt(where, synthetic_training, name, device, **train))
     if degradation is not None:
         log("RandomDegradation")
         result["degradation"] = attempt({}, degradation_time, device=device, **degradation)

@@ -5,6 +5,7 @@
     fusion bench quality [--quick] [--markdown docs/benchmarks.md] [--figures docs/figures] [--out-json Q]
     fusion bench quality --protocol p-cave --checkpoint runs/ss-inr/best.pt --markdown docs/benchmarks.md
     fusion bench speed --device cuda --out-json speed.json [--markdown docs/benchmarks.md]
+    fusion bench speed --device cuda --compile --out-json speed-compiled.json --markdown docs/benchmarks.md
     fusion bench report docs/report-sample
 
 Tables go between generated markers of the Markdown file (reruns replace only their own blocks).
@@ -227,13 +228,24 @@ FALLBACK_DEFAULT_MODEL = "ss-inr"
 @click.option(
     "--markdown", type=click.Path(dir_okay=False), help="Markdown file whose speed block to replace."
 )
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="torch.compile each INR model's query and the bare MLP it is compared with, and the trained "
+    "models (train.compile); the warm-up absorbs compilation. Its own Markdown block (speed-compiled).",
+)
 @click.pass_context
 @user_errors
 def speed_cmd(
     ctx, device, models, ratios, bands, size, dtype, repeats, warmup, default_model, train_models,
-    stream_size, skip, out_json, markdown,
+    stream_size, skip, out_json, markdown, compile_,
 ):  # fmt: skip
-    """Fusion throughput, query stage vs MLP, training samples/s, degradation and streaming memory."""
+    """Fusion throughput, query stage vs MLP, training samples/s, degradation and streaming memory.
+
+    With --compile the tables go to a block of their own (``speed-compiled``, ``speed-cpu-compiled``
+    on a CPU), beside the eager run's.
+    """
     from fusion.bench import markdown as md
     from fusion.bench.contenders import default_fit_model
     from fusion.bench.speed import is_inr, run_speed
@@ -263,7 +275,7 @@ def speed_cmd(
         chosen, device, _floats(ratios, "--ratios"), [int(b) for b in _floats(bands, "--bands")],
         size or (1024 if cuda else 128), dtype or ("bf16" if cuda else "fp32"), repeats, warmup,
         trained, train, None if "degradation" in skipped else degradation, "query" not in skipped,
-        "attention" not in skipped, stream_size, default_model,
+        "attention" not in skipped, stream_size, default_model, compile_,
         log=lambda message: click.echo(message, err=True),
     )  # fmt: skip
     result["command"] = _command_line(ctx)
@@ -271,7 +283,8 @@ def speed_cmd(
     block = md.speed_block(result)
     click.echo(block)
     if markdown:
-        md.update_blocks(markdown, {md.speed_key(result): block})
+        key = md.speed_key(result) + ("-compiled" if compile_ else "")
+        md.update_blocks(markdown, {key: block})
         click.echo(f"updated {markdown}")
 
 
