@@ -119,10 +119,26 @@ def test_protocol_runs_render_next_to_their_reference_numbers(tmp_path, monkeypa
     )
 
 
-def test_a_protocol_without_fitting_refuses_fit_options(monkeypatch):
+def test_protocol_fit_options_reach_a_fitting_protocol_and_are_refused_by_others(monkeypatch):
     from click.testing import CliRunner
 
+    import fusion.protocols.p_cave as p_cave
     from fusion.cli import cli
 
-    out = CliRunner().invoke(cli, ["bench", "quality", "--protocol", "p-cave", "--fit-model", "liif"])
+    calls = []
+
+    def fitting(data_root, methods=None, checkpoints=(), ratios=None, device=None, progress=False,
+                fit=None, fit_steps=None):  # fmt: skip
+        calls.append((fit, fit_steps))
+        return {"protocol": "p-cave", "ratios": [4.0], "rows": [], "mean": [], "meta": {}}
+
+    def not_fitting(data_root, methods=None, checkpoints=(), ratios=None, device=None, progress=False):
+        raise AssertionError("must be refused before running")
+
+    args = ["bench", "quality", "--protocol", "p-cave", "--fit-model", "liif", "--fit-steps", "7"]
+    monkeypatch.setattr(p_cave, "run", not_fitting)
+    out = CliRunner().invoke(cli, args)
     assert out.exit_code == 1 and "protocol p-cave takes no fit, fit_steps" in out.output
+    monkeypatch.setattr(p_cave, "run", fitting)
+    CliRunner().invoke(cli, args)
+    assert calls == [(["liif"], 7)]
