@@ -324,9 +324,10 @@ def loo_methods(loo, cubes: Mapping[str, Cube], device: torch.device) -> list[Me
 @dataclass(frozen=True)
 class Fit:
     """A model fitted on each case it runs on: a fresh registered INR model ``name`` (every scene), or
-    the leave-one-out checkpoint ``path`` fine-tuned on its ``scene``'s case."""
+    the leave-one-out checkpoint ``path`` fine-tuned on its ``scene``'s case (``label``: the one given
+    to it, if any)."""
 
-    label: str
+    label: str | None = None
     name: str | None = None
     path: str | None = None
     scene: str | None = None
@@ -337,12 +338,11 @@ class Fit:
 
 def fits(names: Sequence[str] | None, fit_loo, cubes: Mapping[str, Cube]) -> list[Fit]:
     """The :class:`Fit` of each fresh model ``names`` and of each leave-one-out checkpoint of
-    ``fit_loo`` (as :func:`loo_entries` reads it; labelled ``"<label> + fit"``)."""
-    planned = [Fit(f"{name} (fit)", name=name) for name in names or ()]
-    for scene, label, path in loo_entries(fit_loo, cubes) if fit_loo else ():
-        if label is None:
-            label = f"{read_checkpoint(path)['model']['name']} ({LOO_SUFFIX})"
-        planned.append(Fit(f"{label} + fit", path=path, scene=scene))
+    ``fit_loo`` (as :func:`loo_entries` reads it)."""
+    planned = [Fit(name=name) for name in names or ()]
+    planned += [
+        Fit(label, path=path, scene=scene) for scene, label, path in loo_entries(fit_loo or {}, cubes)
+    ]
     return planned
 
 
@@ -352,19 +352,22 @@ def fit_case(
     """``fit`` fitted on ``case`` (:func:`fusion.protocols.methods.fitted_method` with
     :data:`FIT_SENSOR` and :data:`DEFAULT_FIT_OPTIONS` updated by ``options``; a ``"model_args"``
     entry goes to a fresh model; a checkpoint keeps its value scale and starts at
-    :data:`FINE_TUNE_LEARNING_RATE`), and the fitting time in seconds."""
+    :data:`FINE_TUNE_LEARNING_RATE`), and the fitting time in seconds. Labels: ``"<name> (fit)"`` for a
+    fresh model, ``"<label> + fit"`` for a checkpoint (its label as in :func:`loo_methods`)."""
     fit_args = {**DEFAULT_FIT_OPTIONS, **{k: v for k, v in options.items() if k != "model_args"}}
     if fit.path is None:
         model_args = dict(options.get("model_args") or {})
         network = fresh_model(fit.name, case.lr.shape[1], case.guide.shape[1], FIT_SENSOR, **model_args)
         info = {"model": fit.name, "model_args": model_args}
+        label = f"{fit.name} (fit)"
     else:
         network, payload, scale = checkpoint_model(fit.path, {case.scene: cube})
         info = {**checkpoint_info(fit.path, payload, scale), "loo_scene": case.scene}
         check_left_out(fit.path, info, case.scene)
         fit_args = {"learning_rate": FINE_TUNE_LEARNING_RATE, **fit_args, "scale": scale}
+        label = f"{fit.label or info['model'] + f' ({LOO_SUFFIX})'} + fit"
     return fitted_method(
-        network, fit.label, case.lr, case.guide, case.effective_ratio, FIT_SENSOR, device, steps, fit_args,
+        network, label, case.lr, case.guide, case.effective_ratio, FIT_SENSOR, device, steps, fit_args,
         **info,
     )  # fmt: skip
 
@@ -465,7 +468,9 @@ def run(
             "device": str(device),
             "methods": [{"label": m.label, **m.info} for m in to_run],
             "fitted": fitted,
-            "fit_sensor": {"lr_gnyq": GNYQ, "guide_gnyq": GNYQ} if planned else None,
+            "fit_sensor": {"lr_gnyq": FIT_SENSOR.default_gnyq, "guide_gnyq": FIT_SENSOR.pan_gain}
+            if planned
+            else None,
             "reference": reference_rows(),
             "reference_source": REFERENCE_NUMBERS["source"],
         },

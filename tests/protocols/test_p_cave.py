@@ -328,8 +328,9 @@ def test_scene_fits_fresh_and_from_a_leave_one_out_checkpoint(cave_folder, tmp_p
     assert tuned["fit_args"]["learning_rate"] == 0.0 and tuned["fit_args"]["loss"] == p_cave.L1_SAM_LOSS
     assert result["meta"]["fit_sensor"] == {"lr_gnyq": 0.3, "guide_gnyq": 0.3}
 
-    moved = p_cave.run(cave_folder, methods=[], fit_loo={"cave_b": {"tiny": on_a}}, **common)
+    moved = p_cave.run(cave_folder, methods=[], fit_loo={"cave_b": [on_a]}, **common)  # unlabelled
     assert moved["meta"]["fitted"][0]["fit_args"]["learning_rate"] == FINE_TUNE_LEARNING_RATE
+    assert moved["rows"][0]["method"] == "tiny-cnn (leave-one-out) + fit"
     assert moved["rows"][0]["psnr"] != pytest.approx(rows[("tiny", "cave_b", 4.0)]["psnr"], rel=1e-6)
     with pytest.raises(InputError, match="trained on cave_a"):
         p_cave.run(cave_folder, methods=[], fit_loo={"cave_a": [on_a]}, **common)
