@@ -150,7 +150,7 @@ def fit_to_scene(
     pair = {"reproject": reproject, "sensor": sensor, "wavelengths": wavelengths}
     with gdal_env(), open_pair(guide, lr, **pair) as scene:
         # the sensor sets the MTF of the reduction; the model gets it only if it takes one
-        model, _ = resolve_model(method, scene.lr.count, scene.guide.count, sensor, fresh=True)
+        model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor, fresh=True)
         if not any(p.requires_grad for p in model.parameters()):
             raise InputError(f"--fit: {method} has nothing to train; pick an INR model (see `fusion models`)")
         whole = plan_tiles(scene.shape, scene.ratio, None, 0)[0]
@@ -164,7 +164,7 @@ def fit_to_scene(
     model = model.to(device)
     lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
     options = {"steps": steps, "scale": scale, "progress": progress}
-    if isinstance(method, (str, os.PathLike)) and Path(method).is_file():
+    if "FUSION_CHECKPOINT" in tags:
         options["learning_rate"] = FINE_TUNE_LEARNING_RATE  # trained weights: a gentler start
     fitted = fit_scene(model, lr_image, guide_image, ratio, sensor, **options)
     return fitted.rescaled()
