@@ -16,7 +16,6 @@ import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from inspect import signature
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ from fusion.io import (
     plan_tiles,
 )
 from fusion.models import FusionModel, create_model
-from fusion.models.base import Stats
+from fusion.models.base import Stats, takes_sensor
 from fusion.registry import MODELS
 
 DEFAULT_TILE = 1024
@@ -95,8 +94,8 @@ def resolve_model(
         shipped = find_shipped(name, lr_bands, guide_bands, wavelengths)
         if shipped is not None:
             return _from_checkpoint(shipped)
-    takes_sensor = name in MODELS and "sensor" in signature(MODELS.get(name)).parameters
-    sensor_arg = {"sensor": sensor} if sensor and takes_sensor else {}
+    with_sensor = name in MODELS and takes_sensor(MODELS.get(name))
+    sensor_arg = {"sensor": sensor} if sensor and with_sensor else {}
     try:
         model = create_model(name, lr_bands=lr_bands, guide_bands=guide_bands, **sensor_arg)
     except KeyError as exc:
@@ -106,7 +105,7 @@ def resolve_model(
         from fusion.engine.zoo import no_fit_error
 
         raise no_fit_error(name, lr_bands, guide_bands, wavelengths)
-    if sensor and not takes_sensor and not trainable:
+    if sensor and not with_sensor and not trainable:
         raise InputError(f"--method {method}: this method takes no --sensor")
     return model, {"FUSION_METHOD": name}
 

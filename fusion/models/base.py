@@ -18,11 +18,18 @@ Tiled (streaming) fusion relies on two optional hooks:
 from __future__ import annotations
 
 import math
+from inspect import signature
 
 import torch
 from torch import nn
 
 from fusion.errors import InputError
+
+
+def takes_sensor(cls: type) -> bool:
+    """Whether the model class ``cls`` is built with a ``sensor`` (the preset of its MTF gains)."""
+    return "sensor" in signature(cls).parameters
+
 
 Stats = dict[str, torch.Tensor]
 

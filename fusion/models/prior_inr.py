@@ -27,13 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from inspect import signature
 
 import torch
 from torch import nn
 
 from fusion.errors import InputError
-from fusion.models.base import INRModel, Stats
+from fusion.models.base import INRModel, Stats, takes_sensor
 from fusion.models.classical import interpolate
 from fusion.nn import MLP, sample_at
 from fusion.nn.activations import ActivationSpec, make_activation
@@ -74,8 +73,9 @@ def cell_offsets(coord: torch.Tensor, lr_size: Sequence[int]) -> torch.Tensor:
 def build_prior(name: str, lr_bands: int, guide_bands: int, sensor: str | None) -> nn.Module:
     """The registered classical method ``name`` for the band counts, with ``sensor`` if it takes one."""
     cls = MODELS.get(name)
-    takes_sensor = "sensor" in signature(cls).parameters
-    prior = cls(lr_bands=lr_bands, guide_bands=guide_bands, **({"sensor": sensor} if takes_sensor else {}))
+    prior = cls(
+        lr_bands=lr_bands, guide_bands=guide_bands, **({"sensor": sensor} if takes_sensor(cls) else {})
+    )
     if any(p.requires_grad for p in prior.parameters()):
         raise InputError(f"prior-inr: prior {name!r} has trainable parameters; use classical methods")
     return prior

@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 
 from fusion.errors import InputError
 from fusion.models import FusionModel, create_model
+from fusion.models.base import takes_sensor
 from fusion.models.classical import ClassicalMethod
 from fusion.protocols.common import metric_row
 from fusion.registry import MODELS
@@ -56,13 +56,18 @@ def model_method(network: FusionModel, label: str, device: torch.device, **info:
     return Method(label, fuse, info={"parameters": params, **info})
 
 
+def registered(name: str) -> type:
+    """The model class registered as ``name``; an :class:`InputError` naming the known ones if none is."""
+    try:
+        return MODELS.get(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+
+
 def classical_method(name: str, device: torch.device, **kwargs: Any) -> Method:
     """The registered classical method ``name`` (built with ``kwargs``); an :class:`InputError` for
     unknown names and for trainable models, which need a checkpoint."""
-    try:
-        cls = MODELS.get(name)
-    except KeyError as exc:
-        raise InputError(str(exc.args[0])) from None
+    cls = registered(name)
     if not issubclass(cls, ClassicalMethod):
         raise InputError(f"method {name!r} is a trainable model: pass its trained weights as a checkpoint")
     return model_method(create_model(name, **kwargs), name, device, model=name, kind="classical")
@@ -71,11 +76,8 @@ def classical_method(name: str, device: torch.device, **kwargs: Any) -> Method:
 def fresh_model(name: str, lr_bands: int, guide_bands: int, sensor, **kwargs: Any) -> FusionModel:
     """An untrained registered INR model ``name`` for the band counts (with ``sensor`` if it takes
     one); an :class:`InputError` for unknown names and for models without trainable parameters."""
-    try:
-        cls = MODELS.get(name)
-    except KeyError as exc:
-        raise InputError(str(exc.args[0])) from None
-    sensor_arg = {"sensor": sensor} if "sensor" in signature(cls).parameters else {}
+    cls = registered(name)
+    sensor_arg = {"sensor": sensor} if takes_sensor(cls) else {}
     model = create_model(name, lr_bands=lr_bands, guide_bands=guide_bands, **sensor_arg, **kwargs)
     if not any(p.requires_grad for p in model.parameters()):
         raise InputError(f"fit: {name} has nothing to train; pick an INR model")
