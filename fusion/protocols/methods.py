@@ -84,6 +84,13 @@ def fresh_model(name: str, lr_bands: int, guide_bands: int, sensor, **kwargs: An
     return model
 
 
+def split_fit_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A protocol's fit options as ``(model_args, fit_args)``: the ``"model_args"`` entry, for building
+    a fresh model, and the rest, for :func:`fusion.engine.fit.fit_scene`."""
+    model_args = dict(options.get("model_args") or {})
+    return model_args, {key: value for key, value in options.items() if key != "model_args"}
+
+
 def fitted_method(
     network: FusionModel,
     label: str,

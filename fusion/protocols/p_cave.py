@@ -70,6 +70,7 @@ from fusion.protocols.methods import (
     fresh_model,
     model_method,
     scored,
+    split_fit_options,
     trained_on,
     training_files,
 )
@@ -354,9 +355,9 @@ def fit_case(
     entry goes to a fresh model; a checkpoint keeps its value scale and starts at
     :data:`FINE_TUNE_LEARNING_RATE`), and the fitting time in seconds. Labels: ``"<name> (fit)"`` for a
     fresh model, ``"<label> + fit"`` for a checkpoint (its label as in :func:`loo_methods`)."""
-    fit_args = {**DEFAULT_FIT_OPTIONS, **{k: v for k, v in options.items() if k != "model_args"}}
+    model_args, fit_args = split_fit_options(options)
+    fit_args = {**DEFAULT_FIT_OPTIONS, **fit_args}
     if fit.path is None:
-        model_args = dict(options.get("model_args") or {})
         network = fresh_model(fit.name, case.lr.shape[1], case.guide.shape[1], FIT_SENSOR, **model_args)
         info = {"model": fit.name, "model_args": model_args}
         label = f"{fit.name} (fit)"

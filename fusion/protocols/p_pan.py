@@ -59,6 +59,7 @@ from fusion.protocols.methods import (
     fresh_model,
     model_method,
     scored,
+    split_fit_options,
 )
 
 PROTOCOL = "p-pan"
@@ -192,8 +193,7 @@ def checkpoint_method(path, sensor: str, device: torch.device) -> Method:
 def fitted_case(name: str, case: Case, device: torch.device, steps: int, options: Mapping[str, Any]):
     """A fresh ``name`` fitted on ``case`` (:func:`fusion.protocols.methods.fitted_method`; a
     ``"model_args"`` entry of ``options`` goes to the model), and the fitting time in seconds."""
-    model_args = dict(options.get("model_args") or {})
-    fit_args = {key: value for key, value in options.items() if key != "model_args"}
+    model_args, fit_args = split_fit_options(options)
     model = fresh_model(name, case.lr.shape[1], case.guide.shape[1], case.sensor, **model_args)
     return fitted_method(
         model, f"{name} (fit)", case.lr, case.guide, case.effective_ratio, case.sensor, device, steps,
