@@ -204,10 +204,22 @@ def speed_key(result: Mapping) -> str:
     return "speed" if result["machine"].get("gpu") else "speed-cpu"
 
 
+def compiled_cell(row: Mapping) -> str:
+    """Whether a row of a compiled speed run was compiled: ``no`` (a model without INR queries), ``yes``
+    or ``yes (N graph breaks)`` when the row counts them."""
+    if not row.get("compile"):
+        return "no"
+    breaks = row.get("graph_breaks")
+    if breaks is None:
+        return "yes"
+    return f"yes ({breaks} graph break{'' if breaks == 1 else 's'})"
+
+
 def speed_block(result: Mapping) -> str:
     """The tables of a :func:`fusion.bench.speed.run_speed` result: fusion throughput, query stage
     against the bare MLP, training, degradation, attention, streaming, and the targets; GPU figures as
-    ratios to the ceilings where the device has them (n/a otherwise)."""
+    ratios to the ceilings where the device has them (n/a otherwise). A compiled run's (``--compile``)
+    fusion, query-stage and training tables say per row whether it was compiled (:func:`compiled_cell`)."""
     head = heading(result["machine"])
     command = f"Regenerate with `{result['command']}`." if result.get("command") else ""
     ceilings = result["ceilings"]
@@ -230,6 +242,9 @@ def speed_block(result: Mapping) -> str:
     ]  # fmt: skip
     for key, title, columns in sections:
         rows = [r for r in result.get(key, []) if "error" not in r]
+        if result.get("compile"):
+            columns = [columns[0], "compiled", *columns[1:]]
+            rows = [{**r, "compiled": compiled_cell(r)} for r in rows]
         if rows:
             parts += [f"**{title}**", table(columns, rows)]
     singles = [

@@ -9,6 +9,7 @@ from fusion.bench.markdown import (
     markers,
     reference_table,
     replace_block,
+    speed_block,
     table,
     update_blocks,
 )
@@ -142,3 +143,52 @@ def test_protocol_fit_options_reach_a_fitting_protocol_and_are_refused_by_others
     monkeypatch.setattr(p_cave, "run", fitting)
     CliRunner().invoke(cli, args)
     assert calls == [(["liif"], 7)]
+
+
+def speed_result(compile: bool) -> dict:
+    """A hand-made speed result with the keys of a real one (docs/results/h200_bench_speed_compiled.json)."""
+    machine = {"gpu": "NVIDIA H200", "fusion": "0.1.0", "torch": "2.11", "date": "2026-11-21"}
+    fuse = [
+        {"model": "liif", "ratio": 4.0, "bands": 103, "dtype": "bf16", "compile": compile, "graph_breaks": 0},
+        {"model": "hyper-inr", "ratio": 4.0, "bands": 103, "dtype": "bf16", "compile": compile,
+         "graph_breaks": 20 if compile else None},
+        {"model": "mtf-glp-hpm", "ratio": 4.0, "bands": 103, "dtype": "bf16", "compile": False,
+         "graph_breaks": None},
+        {"model": "qis", "ratio": 4.0, "bands": 103, "compile": compile, "error": "RuntimeError: no"},
+    ]  # fmt: skip
+    query = [{"model": "naive-pinr", "ratio": 4.0, "bands": 103, "compile": compile, "graph_breaks": 1}]
+    training = [{"model": "tiny-cnn", "batch_size": 2, "compile": compile}]
+    ceilings = {"values": {}, "source": None}
+    result = {"machine": machine, "compile": compile, "ceilings": ceilings, "command": "fusion bench speed"}
+    return {**result, "fuse": fuse, "query": query, "training": training, "targets": []}
+
+
+def table_cells(block: str, title: str) -> list[dict[str, str]]:
+    """The rows of the table under ``**title...**`` in ``block``, as ``{header: cell}``."""
+    lines = block.split(f"**{title}")[1].split("\n\n")[1].splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [
+        dict(zip(head, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
+
+
+def test_a_compiled_speed_run_says_per_row_whether_it_compiled_and_its_graph_breaks():
+    block = speed_block(speed_result(compile=True))
+    fuse = table_cells(block, "Fusion of one tile")
+    assert [(r["model"], r["compiled"]) for r in fuse] == [
+        ("liif", "yes (0 graph breaks)"), ("hyper-inr", "yes (20 graph breaks)"), ("mtf-glp-hpm", "no")
+    ]  # fmt: skip
+    assert fuse[0]["ratio"] == "4" and fuse[0]["dtype"] == "bf16"
+    (query,) = table_cells(block, "Query stage")
+    assert (query["model"], query["compiled"]) == ("naive-pinr", "yes (1 graph break)")
+    (training,) = table_cells(block, "Training")
+    assert (training["model"], training["compiled"]) == ("tiny-cnn", "yes")
+    assert "Not measured: qis RuntimeError: no" in block
+
+
+def test_an_eager_speed_run_has_no_compiled_column():
+    block = speed_block(speed_result(compile=False))
+    for title in ("Fusion of one tile", "Query stage", "Training"):
+        assert all("compiled" not in row for row in table_cells(block, title))
+    fuse = table_cells(block, "Fusion of one tile")
+    assert [r["model"] for r in fuse] == ["liif", "hyper-inr", "mtf-glp-hpm"]
