@@ -11,13 +11,13 @@ Each contender turns an input pair in digital numbers into a fused image in digi
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
 import torch
 
 from fusion.models import FusionModel, create_model, list_models
+from fusion.models.base import takes_sensor
 from fusion.registry import MODELS
 
 
@@ -37,8 +37,8 @@ def classical_methods() -> list[str]:
 
 def build_with_sensor(name: str, sensor: str | None, **kwargs) -> FusionModel:
     """``create_model(name, **kwargs)``, with ``sensor`` when the method takes one."""
-    takes_sensor = "sensor" in inspect.signature(MODELS.get(name)).parameters
-    return create_model(name, **kwargs, **({"sensor": sensor} if takes_sensor and sensor else {}))
+    sensor_arg = {"sensor": sensor} if sensor and takes_sensor(MODELS.get(name)) else {}
+    return create_model(name, **kwargs, **sensor_arg)
 
 
 class Classical:

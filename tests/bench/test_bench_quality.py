@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from fusion.bench.contenders import Classical, classical_methods, is_classical
+from fusion.bench.contenders import Classical, build_with_sensor, classical_methods, is_classical
 from fusion.bench.datasets import default_data_root, reduced_scenes
 from fusion.bench.figures import KINDS
 from fusion.bench.markdown import markers
@@ -72,6 +72,13 @@ def test_classical_methods_are_those_without_trainable_parameters():
     assert {"exp", "gsa", "mtf-glp-hpm", "glp-hs"} <= set(methods)
     assert not {"liif", "ss-inr", "tiny-cnn"} & set(methods)
     assert is_classical("brovey") and not is_classical("qis")
+
+
+def test_build_with_sensor_passes_the_sensor_only_to_methods_that_take_one():
+    assert build_with_sensor("mtf-glp-hpm", "wv2").sensor == "wv2"
+    assert build_with_sensor("mtf-glp-hpm", None).sensor == create_model("mtf-glp-hpm").sensor
+    bands = {"lr_bands": 4, "guide_bands": 1}
+    assert type(build_with_sensor("qis", "wv2", **bands)) is type(create_model("qis", **bands))  # no sensor
 
 
 def test_result_has_one_row_per_scene_method_and_ratio(bench_run):
