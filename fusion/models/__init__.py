@@ -17,22 +17,28 @@ from fusion.models import pinr  # noqa: E402,F401  (naive-pinr, dynamic-pinr)
 from fusion.models import ssinr  # noqa: E402,F401  (ss-inr)
 from fusion.models import prior_inr  # noqa: E402,F401  (prior-inr)
 from fusion.models.base import FusionModel
+from fusion.models.consistency import BackProjected, back_projection_args
 from fusion.models.prior import WithPrior
 from fusion.registry import MODELS
 
 
-def create_model(name: str, prior: str | None = None, **kwargs) -> FusionModel:
+def create_model(name: str, prior: str | None = None, back_projection=None, **kwargs) -> FusionModel:
     """Build the registered model ``name`` with keyword arguments (e.g. ``lr_bands``, ``sensor``).
 
     ``prior``: a classical method whose injected detail the model corrects instead of learning it
-    from scratch (:class:`fusion.models.prior.WithPrior`). The model remembers its spec
-    ``{"name", "args"}`` so a checkpoint can rebuild it.
+    from scratch (:class:`fusion.models.prior.WithPrior`). ``back_projection``: an iteration count or
+    :class:`fusion.models.consistency.BackProjected`'s arguments, to make the output consistent with
+    the LR input. The model remembers its spec ``{"name", "args"}`` so a checkpoint can rebuild it.
     """
     model = MODELS.build({"name": name, "args": kwargs})
     if prior is not None:
         bands = {key: kwargs[key] for key in ("lr_bands", "guide_bands") if key in kwargs}
         model = WithPrior(model, MODELS.build({"name": prior, "args": bands}))
         kwargs = {**kwargs, "prior": prior}
+    projection = back_projection_args(back_projection)
+    if projection is not None:
+        model = BackProjected(model, **projection)
+        kwargs = {**kwargs, "back_projection": projection}
     model.spec = {"name": name, "args": copy.deepcopy(kwargs)}
     return model
 
