@@ -3,11 +3,14 @@
 fitted on each test case (fresh, or a leave-one-out checkpoint fine-tuned on the scene it left out).
 
     python scripts/p_cave_fit.py OUT.json [--data ../shared/data] [--device cuda] [--models prior-inr] \
-        [--loo WEIGHTS_DIR] [--steps N] [--ratios 4 3.3] [--seed 0] [--threads N]
+        [--loo WEIGHTS_DIR] [--no-fit-loo] [--back-projection N] [--steps N] [--ratios 4 3.3] [--seed 0] \
+        [--threads N]
 
 ``--loo DIR`` reads ``DIR/<model>_prior_train_<balloons|peppers>.pt`` (what ``scripts/gpu_train_p_cave.sh``
 returns with ``PRIOR=glp-hs``): each is scored on the scene it did not see, as is, and fine-tuned there
-(:func:`fusion.protocols.p_cave.run` with ``loo`` and ``fit_loo``). Writes the result, its Markdown table,
+(:func:`fusion.protocols.p_cave.run` with ``loo`` and ``fit_loo``; ``--no-fit-loo`` only scores them).
+``--back-projection N`` also scores every method back-projected onto its LR input and fits through the
+back-projection (``run(back_projection=N)``). Writes the result, its Markdown table,
 each fitted label against the best classical method per metric and ratio and against the issue's QIS-GAN
 numbers, the wall time and the machine.
 """
@@ -47,6 +50,8 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--models", nargs="*", default=[DEFAULT_FIT_MODEL], help="INR models fitted afresh")
     parser.add_argument("--loo", type=Path, help="folder of leave-one-out checkpoints to score and fine-tune")
+    parser.add_argument("--no-fit-loo", action="store_true", help="score the --loo checkpoints, fit none")
+    parser.add_argument("--back-projection", type=int, default=None, help="back-projection steps")
     parser.add_argument("--steps", type=int, default=DEFAULT_FIT_STEPS)
     parser.add_argument("--ratios", nargs="+", type=float, default=list(p_cave.DEFAULT_RATIOS))
     parser.add_argument("--seed", type=int, default=0)
@@ -59,10 +64,13 @@ def main() -> None:
     start = time.perf_counter()
     result = p_cave.run(
         args.data, ratios=args.ratios, device=args.device, progress=True, loo=loo, fit=args.models,
-        fit_loo=loo, fit_steps=args.steps, fit_options={"seed": args.seed},
+        fit_loo=None if args.no_fit_loo else loo, fit_steps=args.steps, fit_options={"seed": args.seed},
+        back_projection=args.back_projection,
     )  # fmt: skip
     wall = time.perf_counter() - start
     learned = sorted({row["method"] for row in result["rows"]} - {p_cave.BICUBIC, *p_cave.DEFAULT_METHODS})
+    if not learned:
+        raise SystemExit("nothing learned to compare: give --models or --loo")
     report = {
         "result": result,
         "table": markdown_table(result),

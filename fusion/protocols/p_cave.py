@@ -59,6 +59,7 @@ from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.engine.fit import FINE_TUNE_LEARNING_RATE
 from fusion.errors import InputError
 from fusion.models import FusionModel
+from fusion.models.consistency import BackProjected, back_project
 from fusion.protocols.common import beats, mean_rows
 from fusion.protocols.common import versus_best as common_versus_best
 from fusion.protocols.methods import (
@@ -114,6 +115,11 @@ L1_SAM_LOSS = {
     "name": "combination",
     "args": {"terms": [{"name": "l1", "weight": 1.0}, {"name": "sam", "weight": 0.1}]},
 }
+BACK_PROJECTION = {"gnyq": GNYQ, "phase": PHASE}
+"""The LR image's MTF gain and sample phase, as :mod:`fusion.models.consistency` models them
+(``run(back_projection=N)``); its PSF is evaluated at the sample centres where the protocol samples
+the blurred image bilinearly, a small difference."""
+BP_SUFFIX = " + bp"
 DEFAULT_FIT_OPTIONS = {"loss": L1_SAM_LOSS, "patch": 32}
 """:func:`fusion.engine.fit.fit_scene` options of a P-CAVE scene fit: the training configs' loss (L1 +
 0.1 SAM) and 32-pixel patches of the LR image (64 pixels at ratio 4, 78 at 3.3), which is the target."""
@@ -271,6 +277,18 @@ def checkpoint_method(
     return method
 
 
+def back_projected(method: Method, iterations: int) -> Method:
+    """``method`` with its output back-projected onto the LR input (:func:`fusion.models.consistency.
+    back_project` with :data:`BACK_PROJECTION`, ``iterations`` steps), labelled ``"<label> + bp"``."""
+
+    def fuse(lr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        fused = method.fuse(lr, guide)
+        return back_project(fused, lr, iterations=iterations, **BACK_PROJECTION).to(fused.dtype)
+
+    info = {**method.info, "back_projection": {"iterations": iterations, **BACK_PROJECTION}}
+    return Method(method.label + BP_SUFFIX, fuse, method.scenes, info)
+
+
 def leave_one_out(checkpoints: Iterable, scenes: Iterable[str]) -> dict[str, list[str]]:
     """``{scene: [checkpoint, ...]}``: each checkpoint assigned to every scene (stem) whose file is not
     among the training files its config records; a checkpoint recording none is an error."""
@@ -348,13 +366,21 @@ def fits(names: Sequence[str] | None, fit_loo, cubes: Mapping[str, Cube]) -> lis
 
 
 def fit_case(
-    fit: Fit, case: Case, cube: Cube, device: torch.device, steps: int, options: Mapping[str, Any]
+    fit: Fit,
+    case: Case,
+    cube: Cube,
+    device: torch.device,
+    steps: int,
+    options: Mapping[str, Any],
+    back_projection: int | None = None,
 ) -> tuple[Method, float]:
     """``fit`` fitted on ``case`` (:func:`fusion.protocols.methods.fitted_method` with
     :data:`FIT_SENSOR` and :data:`DEFAULT_FIT_OPTIONS` updated by ``options``; a ``"model_args"``
     entry goes to a fresh model; a checkpoint keeps its value scale and starts at
     :data:`FINE_TUNE_LEARNING_RATE`), and the fitting time in seconds. Labels: ``"<name> (fit)"`` for a
-    fresh model, ``"<label> + fit"`` for a checkpoint (its label as in :func:`loo_methods`)."""
+    fresh model, ``"<label> + fit"`` for a checkpoint (its label as in :func:`loo_methods`).
+    ``back_projection``: fit (and fuse) through :class:`~fusion.models.consistency.BackProjected`
+    with that many steps and :data:`BACK_PROJECTION`; the label ends in ``" + bp"``."""
     model_args, fit_args = split_fit_options(options)
     fit_args = {**DEFAULT_FIT_OPTIONS, **fit_args}
     if fit.path is None:
@@ -367,6 +393,10 @@ def fit_case(
         check_left_out(fit.path, info, case.scene)
         fit_args = {"learning_rate": FINE_TUNE_LEARNING_RATE, **fit_args, "scale": scale}
         label = f"{fit.label or info['model'] + f' ({LOO_SUFFIX})'} + fit"
+    if back_projection:
+        network = BackProjected(network, back_projection, **BACK_PROJECTION)
+        info["back_projection"] = {"iterations": back_projection, **BACK_PROJECTION}
+        label += BP_SUFFIX
     return fitted_method(
         network, label, case.lr, case.guide, case.effective_ratio, FIT_SENSOR, device, steps, fit_args,
         **info,
@@ -403,6 +433,7 @@ def run(
     fit_loo=None,
     fit_steps: int | None = None,
     fit_options: Mapping[str, Any] | None = None,
+    back_projection: int | None = None,
 ) -> dict[str, Any]:
     """Score ``methods`` (default :data:`DEFAULT_METHODS`), ``checkpoints`` and leave-one-out
     checkpoints ``loo`` (see :func:`loo_methods`) on the centre crops of the CAVE cubes in
@@ -414,6 +445,10 @@ def run(
     fitted afresh on each case, ``fit_loo`` leave-one-out checkpoints (as ``loo``) each fine-tuned on
     its scene's cases; ``fit_steps`` steps (default :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`),
     ``fit_options`` over :data:`DEFAULT_FIT_OPTIONS`.
+
+    ``back_projection``: also score every method with its output back-projected onto the LR input
+    (:func:`back_projected`, that many steps; rows ``"<label> + bp"``), and fit through the
+    back-projection (fits are then scored with it only).
 
     Returns the protocol result (see :mod:`fusion.protocols`): rows per method, scene and ratio with
     ``psnr``, ``sam``, ``ergas``, ``seconds`` (one forward pass), for checkpoints
@@ -430,6 +465,8 @@ def run(
     cubes = {path.stem: load_cube(path) for path in scene_paths(data_root, scenes)}
     cases = [make_case(cube, ratio, crop) for cube in cubes.values() for ratio in ratios]
     to_run = build_methods(methods, list(checkpoints), loo, cubes, device)
+    if back_projection:
+        to_run += [back_projected(method, back_projection) for method in to_run]
     planned = fits(fit, fit_loo, cubes)
     steps = int(fit_steps or DEFAULT_FIT_STEPS)
     jobs = [(m, c) for m in to_run + planned for c in cases if m.runs_on(c.scene)]
@@ -438,7 +475,7 @@ def run(
         extra = {}
         if isinstance(method, Fit):
             method, extra["fit_seconds"] = fit_case(
-                method, case, cubes[case.scene], device, steps, fit_options or {}
+                method, case, cubes[case.scene], device, steps, fit_options or {}, back_projection
             )
             fitted.append({"label": method.label, "scene": case.scene, "ratio": case.ratio, **method.info})
         row = {"method": method.label, "scene": case.scene, "ratio": case.ratio}
@@ -469,6 +506,9 @@ def run(
             "device": str(device),
             "methods": [{"label": m.label, **m.info} for m in to_run],
             "fitted": fitted,
+            "back_projection": (
+                {"iterations": back_projection, **BACK_PROJECTION} if back_projection else None
+            ),
             "fit_sensor": {"lr_gnyq": FIT_SENSOR.default_gnyq, "guide_gnyq": FIT_SENSOR.pan_gain}
             if planned
             else None,
