@@ -106,6 +106,11 @@ def bench() -> None:
 @click.option("--figures", type=click.Path(file_okay=False), help="Folder for the PNG figures.")
 @click.option("--protocol", type=click.Choice(["p-cave", "p-pan"]), help="Run a fixed protocol instead.")
 @click.option(
+    "--back-projection",
+    type=click.IntRange(min=1),
+    help="With --protocol p-cave: also score every method back-projected onto its LR input (N steps).",
+)
+@click.option(
     "--full-resolution/--no-full-resolution",
     default=True,
     show_default=True,
@@ -118,7 +123,7 @@ def bench() -> None:
 @user_errors
 def quality_cmd(
     ctx, data_root, datasets, methods, ratios, checkpoints, shipped, fit, fit_model, fit_steps, device,
-    out_json, markdown, figures, protocol, full_resolution, quick,
+    out_json, markdown, figures, protocol, back_projection, full_resolution, quick,
 ):  # fmt: skip
     """Quality of every method x data set x ratio (reduced resolution) and on the real pairs (full)."""
     from fusion.bench import markdown as md
@@ -128,16 +133,20 @@ def quality_cmd(
     command = _command_line(ctx)
     if fit and not (fit_model or default_fit_model()):
         raise InputError("--fit: this version has no default fit model; name one with --fit-model")
+    if back_projection and protocol is None:
+        raise InputError("--back-projection: only with --protocol p-cave")
     if protocol is not None:
         from fusion.bench.quality import protocol_result
         from fusion.protocols import protocol_module
 
-        fitted = (
-            {"fit": [fit_model or default_fit_model()], "fit_steps": fit_steps} if fit or fit_model else {}
-        )
+        extra = {}
+        if fit or fit_model:
+            extra.update(fit=[fit_model or default_fit_model()], fit_steps=fit_steps)
+        if back_projection:
+            extra["back_projection"] = back_projection
         result = protocol_result(
             protocol, data_root, _names(methods), checkpoints, _floats(ratios, "--ratios"), device,
-            progress=True, **fitted,
+            progress=True, **extra,
         )  # fmt: skip
         result["command"] = command
         _write_json(out_json, result)

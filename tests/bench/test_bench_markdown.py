@@ -145,6 +145,28 @@ def test_protocol_fit_options_reach_a_fitting_protocol_and_are_refused_by_others
     assert calls == [(["liif"], 7)]
 
 
+def test_back_projection_reaches_p_cave_and_is_refused_elsewhere(monkeypatch):
+    from click.testing import CliRunner
+
+    import fusion.protocols.p_cave as p_cave
+    from fusion.cli import cli
+
+    calls = []
+
+    def projecting(data_root, methods=None, checkpoints=(), ratios=None, device=None, progress=False,
+                   back_projection=None):  # fmt: skip
+        calls.append(back_projection)
+        return {"protocol": "p-cave", "ratios": [4.0], "rows": [], "mean": [], "meta": {}}
+
+    monkeypatch.setattr(p_cave, "run", projecting)
+    CliRunner().invoke(cli, ["bench", "quality", "--protocol", "p-cave", "--back-projection", "5"])
+    assert calls == [5]  # (the stub's empty result is not tabulated)
+    out = CliRunner().invoke(cli, ["bench", "quality", "--back-projection", "5"])
+    assert out.exit_code == 1 and "only with --protocol p-cave" in out.output
+    out = CliRunner().invoke(cli, ["bench", "quality", "--protocol", "p-pan", "--back-projection", "5"])
+    assert out.exit_code == 1 and "takes no back_projection" in out.output
+
+
 def speed_result(compile: bool) -> dict:
     """A hand-made speed result with the keys of a real one (docs/results/h200_bench_speed_compiled.json)."""
     machine = {"gpu": "NVIDIA H200", "fusion": "0.1.0", "torch": "2.11", "date": "2026-11-21"}
