@@ -16,7 +16,6 @@ refuses other sizes); the crop is recorded in ``meta["notes"]``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -241,14 +240,14 @@ def _build(method: Method, sensor):
     if not isinstance(method, str):
         return method
     from fusion.models import create_model
+    from fusion.models.base import takes_sensor
     from fusion.registry import MODELS
 
     try:
         cls = MODELS.get(method)
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from None
-    takes_sensor = "sensor" in inspect.signature(cls).parameters
-    return create_model(method, **({"sensor": sensor} if takes_sensor and sensor is not None else {}))
+    return create_model(method, **({"sensor": sensor} if takes_sensor(cls) and sensor is not None else {}))
 
 
 def _as_methods(method_or_model) -> list[Method]:
