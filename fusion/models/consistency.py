@@ -110,8 +110,8 @@ def back_projection_args(spec: int | Mapping[str, Any] | None) -> dict[str, Any]
     (``iterations``, ``gnyq``, ``sensor``, ``phase``), or ``None``/``0`` for none."""
     if spec is None or spec is False or spec == 0:
         return None
-    if isinstance(spec, bool) or isinstance(spec, int):
-        return {"iterations": DEFAULT_ITERATIONS if spec is True else int(spec)}
+    if isinstance(spec, int):  # True asks for the default count
+        return {"iterations": DEFAULT_ITERATIONS if spec is True else spec}
     if not isinstance(spec, Mapping):
         raise InputError(f"back_projection: give an iteration count or a mapping, got {spec!r}")
     unknown = set(spec) - {"iterations", "gnyq", "sensor", "phase"}
