@@ -119,6 +119,7 @@ BACK_PROJECTION = {"gnyq": GNYQ, "phase": PHASE}
 """The LR image's MTF gain and sample phase, as :mod:`fusion.models.consistency` models them
 (``run(back_projection=N)``); its PSF is evaluated at the sample centres where the protocol samples
 the blurred image bilinearly, a small difference."""
+
 BP_SUFFIX = " + bp"
 DEFAULT_FIT_OPTIONS = {"loss": L1_SAM_LOSS, "patch": 32}
 """:func:`fusion.engine.fit.fit_scene` options of a P-CAVE scene fit: the training configs' loss (L1 +
@@ -277,15 +278,22 @@ def checkpoint_method(
     return method
 
 
+def projection_args(iterations: int) -> dict[str, Any]:
+    """``iterations`` back-projection steps with :data:`BACK_PROJECTION`: the keyword arguments of
+    :func:`fusion.models.consistency.back_project` and :class:`~fusion.models.consistency.BackProjected`,
+    and what a result records."""
+    return {"iterations": iterations, **BACK_PROJECTION}
+
+
 def back_projected(method: Method, iterations: int) -> Method:
     """``method`` with its output back-projected onto the LR input (:func:`fusion.models.consistency.
     back_project` with :data:`BACK_PROJECTION`, ``iterations`` steps), labelled ``"<label> + bp"``."""
 
     def fuse(lr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
         fused = method.fuse(lr, guide)
-        return back_project(fused, lr, iterations=iterations, **BACK_PROJECTION).to(fused.dtype)
+        return back_project(fused, lr, **projection_args(iterations)).to(fused.dtype)
 
-    info = {**method.info, "back_projection": {"iterations": iterations, **BACK_PROJECTION}}
+    info = {**method.info, "back_projection": projection_args(iterations)}
     return Method(method.label + BP_SUFFIX, fuse, method.scenes, info)
 
 
@@ -394,8 +402,8 @@ def fit_case(
         fit_args = {"learning_rate": FINE_TUNE_LEARNING_RATE, **fit_args, "scale": scale}
         label = f"{fit.label or info['model'] + f' ({LOO_SUFFIX})'} + fit"
     if back_projection:
-        network = BackProjected(network, back_projection, **BACK_PROJECTION)
-        info["back_projection"] = {"iterations": back_projection, **BACK_PROJECTION}
+        info["back_projection"] = projection_args(back_projection)
+        network = BackProjected(network, **info["back_projection"])
         label += BP_SUFFIX
     return fitted_method(
         network, label, case.lr, case.guide, case.effective_ratio, FIT_SENSOR, device, steps, fit_args,
@@ -506,9 +514,7 @@ def run(
             "device": str(device),
             "methods": [{"label": m.label, **m.info} for m in to_run],
             "fitted": fitted,
-            "back_projection": (
-                {"iterations": back_projection, **BACK_PROJECTION} if back_projection else None
-            ),
+            "back_projection": projection_args(back_projection) if back_projection else None,
             "fit_sensor": {"lr_gnyq": FIT_SENSOR.default_gnyq, "guide_gnyq": FIT_SENSOR.pan_gain}
             if planned
             else None,
