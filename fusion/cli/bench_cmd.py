@@ -4,6 +4,7 @@
 
     fusion bench quality [--quick] [--markdown docs/benchmarks.md] [--figures docs/figures] [--out-json Q]
     fusion bench quality --protocol p-cave --checkpoint runs/ss-inr/best.pt --markdown docs/benchmarks.md
+    fusion bench quality --protocol p-cave --loo WEIGHTS [--fit-loo] [--back-projection 10] --out-json Q
     fusion bench speed --device cuda --out-json speed.json [--markdown docs/benchmarks.md]
     fusion bench speed --device cuda --compile --out-json speed-compiled.json --markdown docs/benchmarks.md
     fusion bench report docs/report-sample
@@ -111,6 +112,18 @@ def bench() -> None:
     help="With --protocol p-cave: also score every method back-projected onto its LR input (N steps).",
 )
 @click.option(
+    "--loo",
+    type=click.Path(file_okay=False),
+    help="With --protocol p-cave: a folder of leave-one-out checkpoints named <model>_train_<scene>.pt "
+    "(e.g. ss_inr_prior_train_balloons.pt), each scored on the scene it was not trained on.",
+)
+@click.option(
+    "--fit-loo",
+    is_flag=True,
+    help="With --loo: also fine-tune each of those checkpoints on its test scene's own inputs "
+    "(--fit-steps steps; the reference is never seen).",
+)
+@click.option(
     "--full-resolution/--no-full-resolution",
     default=True,
     show_default=True,
@@ -123,7 +136,7 @@ def bench() -> None:
 @user_errors
 def quality_cmd(
     ctx, data_root, datasets, methods, ratios, checkpoints, shipped, fit, fit_model, fit_steps, device,
-    out_json, markdown, figures, protocol, back_projection, full_resolution, quick,
+    out_json, markdown, figures, protocol, back_projection, loo, fit_loo, full_resolution, quick,
 ):  # fmt: skip
     """Quality of every method x data set x ratio (reduced resolution) and on the real pairs (full)."""
     from fusion.bench import markdown as md
@@ -133,22 +146,30 @@ def quality_cmd(
     command = _command_line(ctx)
     if fit and not (fit_model or default_fit_model()):
         raise InputError("--fit: this version has no default fit model; name one with --fit-model")
-    if back_projection and protocol is None:
-        raise InputError("--back-projection: only with --protocol p-cave")
+    for option, given in (("--back-projection", back_projection), ("--loo", loo)):
+        if given and protocol is None:
+            raise InputError(f"{option}: only with --protocol p-cave")
+    if fit_loo and not loo:
+        raise InputError("--fit-loo: give the leave-one-out checkpoints with --loo DIR")
     if protocol is not None:
         from fusion.bench.quality import protocol_result
         from fusion.protocols import protocol_module
 
         extra = {}
         if fit or fit_model:
-            extra.update(fit=[fit_model or default_fit_model()], fit_steps=fit_steps)
-        if back_projection:
-            extra["back_projection"] = back_projection
+            extra["fit"] = [fit_model or default_fit_model()]
+        if fit or fit_model or fit_loo:
+            extra["fit_steps"] = fit_steps
+        optional = {"back_projection": back_projection, "loo": loo, "fit_loo": loo if fit_loo else None}
+        extra.update({key: value for key, value in optional.items() if value})
         result = protocol_result(
             protocol, data_root, _names(methods), checkpoints, _floats(ratios, "--ratios"), device,
             progress=True, **extra,
         )  # fmt: skip
         result["command"] = command
+        verdicts = getattr(protocol_module(protocol), "verdicts", None)
+        if verdicts is not None:
+            result["verdicts"] = verdicts(result)
         _write_json(out_json, result)
         block = md.protocol_block(result, getattr(protocol_module(protocol), "REFERENCE_NUMBERS", None))
         click.echo(block)

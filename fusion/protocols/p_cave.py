@@ -36,7 +36,8 @@ Checkpoints (:func:`checkpoint_method`) run in eval mode, float32, no autocast, 
 the training data were: a checkpoint whose ``meta.data_scale`` is not the cube's scale (65535) gets its
 inputs rescaled accordingly. A checkpoint built for another guide response or other band centres is
 refused. Leave-one-out checkpoints (``loo``) are scored only on the scene assigned to them; see
-:func:`leave_one_out`.
+:func:`leave_one_out` and, for a folder of them named by the scene each was trained on,
+:func:`loo_folder`.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ DEFAULT_METHODS = (BICUBIC, "gsa", "sfim-hs", "glp-hs")
 """Bicubic interpolation and the registry's classical methods that fuse a 31-band LR cube with a
 3-band guide (``exp`` is the toolbox interpolation, covered by ``bicubic`` on the protocol's grid)."""
 LOO_SUFFIX = "leave-one-out"
+LOO_GLOB = "*_train_*.pt"
+"""Leave-one-out checkpoints in a folder (:func:`loo_folder`): ``<anything>_train_<scene>.pt``."""
 HIGHER_IS_BETTER = {"psnr": True, "sam": False, "ergas": False}
 CLASSICAL = ("gsa", "sfim-hs", "glp-hs")
 """The classical methods an INR model of ours must beat (issue 7; bicubic is not one)."""
@@ -312,10 +315,60 @@ def leave_one_out(checkpoints: Iterable, scenes: Iterable[str]) -> dict[str, lis
     return assignment
 
 
+def trained_scene(path, scenes: Sequence[str]) -> str:
+    """The scene (stem) that the leave-one-out checkpoint ``path`` was trained on, read from its name
+    ``<anything>_train_<scene>.pt``: ``<scene>`` is one scene's stem or its last words (``balloons``
+    for ``cave_balloons``, ``peppers`` for ``cave_fake_and_real_peppers``)."""
+    token = Path(path).stem.rpartition("_train_")[2]
+    matches = [scene for scene in scenes if scene == token or scene.endswith(f"_{token}")]
+    if len(matches) != 1:
+        which = "none" if not matches else f"several ({', '.join(matches)})"
+        raise InputError(
+            f"{path}: its name says it was trained on {token!r}, which names {which} of the P-CAVE "
+            f"scenes {', '.join(scenes)}"
+        )
+    return matches[0]
+
+
+def loo_label(payload: Mapping[str, Any]) -> str:
+    """A leave-one-out checkpoint's label: ``"<model> + <prior> prior"`` for a model trained as a
+    correction of a classical prior, else ``"<model> (leave-one-out)"``."""
+    spec = payload["model"]
+    prior = (spec.get("args") or {}).get("prior")
+    if prior is None:
+        return f"{spec['name']} ({LOO_SUFFIX})"
+    return f"{spec['name']} + {prior if isinstance(prior, str) else prior['name']} prior"
+
+
+def loo_folder(folder, scenes: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{test scene: {label: path}}`` for the leave-one-out checkpoints of ``folder``: every
+    :data:`LOO_GLOB` file, named by the scene it was trained on (:func:`trained_scene`), tested on each
+    of the other ``scenes`` and labelled by :func:`loo_label`. Other files (e.g. ``*_both.pt``, trained
+    on every scene) are not leave-one-out checkpoints and are left alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder of leave-one-out checkpoints")
+    paths = sorted(folder.glob(LOO_GLOB))
+    if not paths:
+        raise InputError(f"{folder}: no leave-one-out checkpoints in it (files named {LOO_GLOB})")
+    loo: dict[str, dict[str, str]] = {}
+    for path in paths:
+        trained, label = trained_scene(path, scenes), loo_label(read_checkpoint(path))
+        for scene in (scene for scene in scenes if scene != trained):
+            given = loo.setdefault(scene, {})
+            if label in given:
+                raise InputError(f"{given[label]} and {path} are both {label!r} left out of {scene}")
+            given[label] = str(path)
+    return loo
+
+
 def loo_entries(loo, cubes: Mapping[str, Cube]) -> list[tuple[str, str | None, str]]:
     """``(scene, label or None, path)`` for each leave-one-out checkpoint of ``loo``: ``{scene:
-    [paths]}``, ``{scene: {label: path}}``, or a list of paths assigned by :func:`leave_one_out`."""
-    if not isinstance(loo, Mapping):
+    [paths]}``, ``{scene: {label: path}}``, a folder (:func:`loo_folder`), or a list of paths assigned
+    by :func:`leave_one_out`."""
+    if isinstance(loo, (str, os.PathLike)):
+        loo = loo_folder(loo, list(cubes))
+    elif not isinstance(loo, Mapping):
         loo = leave_one_out(loo, cubes)
     entries = []
     for scene, given in loo.items():
@@ -544,3 +597,30 @@ def versus_reference(result: Mapping[str, Any], label: str, reference: str = "qi
         for m, higher in HIGHER_IS_BETTER.items()
     }
     return {**table, "every": all(entry["beats"] for entry in table.values())}
+
+
+def verdicts(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each learned label of ``result`` (checkpoints and fits, back-projected ones included):
+    ``versus_best_classical`` (:func:`versus_best` against :data:`CLASSICAL` as published), for a
+    ``" + bp"`` label also ``versus_best_classical_bp`` (against the back-projected classical methods,
+    the ablation), and ``versus_qis_gan`` (:func:`versus_reference`). A comparison whose rows the
+    result lacks (no classical method run, no reference ratio) is left out."""
+    meta = result["meta"]
+    learned = [method["label"] for method in meta["methods"] if method.get("kind") == "checkpoint"]
+    learned += list(dict.fromkeys(fitted["label"] for fitted in meta["fitted"]))
+    rows = {(row["method"], row["ratio"]) for row in result["mean"]}
+    present = {method for method, _ in rows}
+    found = {}
+    for label in learned:
+        groups = {"versus_best_classical": CLASSICAL}
+        if label.endswith(BP_SUFFIX):
+            groups["versus_best_classical_bp"] = [name + BP_SUFFIX for name in CLASSICAL]
+        entry = {
+            key: versus_best(result, label, [name for name in others if name in present])
+            for key, others in groups.items()
+            if present.intersection(others)
+        }
+        if (label, REFERENCE_NUMBERS["ratio"]) in rows:
+            entry["versus_qis_gan"] = versus_reference(result, label)
+        found[label] = entry
+    return found
