@@ -1,7 +1,8 @@
 """Turn a training checkpoint into a shipped one and list it in its folder's ``index.json``.
 
     python scripts/ship_checkpoint.py runs/liif_cave/best.pt fusion/weights/liif-cave.pt --task CAVE \\
-        [--card-json liif-cave-eval.json] [--limit-mb 25]
+        [--card-json liif-cave-eval.json] [--limit-mb 25] [--back-projection 10 [--bp-gnyq 0.3] \\
+        [--bp-phase centre]]
 
 The shipped file keeps the model spec, the inference weights (``state_dict``: the EMA weights of a
 trainer checkpoint) with every floating-point tensor in fp16, and the metadata (band counts and centres,
@@ -9,6 +10,11 @@ trainer checkpoint) with every floating-point tensor in fp16, and the metadata (
 resolved config of the run, the source file's name and SHA-256, and the ``train``/``protocol``/
 ``metrics`` of ``--card-json`` (the EVAL.json of ``scripts/model_card.py``). Optimiser and training
 state are dropped. The model loads fp16 weights back into float32 (``load_state_dict`` casts).
+
+``--back-projection N`` ships the model wrapped in :class:`fusion.models.consistency.BackProjected`
+(``N`` steps onto the LR input with MTF gain ``--bp-gnyq`` and LR sample phase ``--bp-phase``; default
+protocol P-CAVE's, :data:`fusion.protocols.p_cave.BACK_PROJECTION`): the spec records it, so
+``load_checkpoint`` and ``fusion fuse --method NAME`` apply it. The weights are the same.
 
 Nothing is written unless (1) the fp16 model's output on a random input stays within
 :data:`FP16_TOLERANCE` (relative to the largest output value) of the source model's, and (2) the
@@ -33,7 +39,8 @@ from fusion.atomic import atomic_output
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.engine.zoo import INDEX_NAME, SIZE_LIMIT, Entry, folder_size, index_text, megabytes, read_index
 from fusion.errors import FusionError, InputError, OutputError
-from fusion.models import FusionModel
+from fusion.models import FusionModel, create_model
+from fusion.protocols.p_cave import BACK_PROJECTION
 
 #: Largest relative difference between the fp16 and the fp32 model's outputs.
 FP16_TOLERANCE = 1e-3
@@ -65,6 +72,21 @@ def shippable(payload: dict[str, Any], task: str, source: Path, evaluation: dict
         "state_dict": half_precision(payload["state_dict"]),
         "meta": {**payload.get("meta", {}), "task": task, "trained": trained},
     }
+
+
+def back_projected(
+    model: FusionModel, payload: dict[str, Any], projection: dict[str, Any]
+) -> tuple[FusionModel, dict[str, Any]]:
+    """``model`` (rebuilt from ``payload``) wrapped in back-projection with ``projection``
+    (:func:`fusion.models.consistency.back_projection_args`), and ``payload`` with the wrapper's spec
+    and state (the same weights under the wrapper's names)."""
+    spec = payload["model"]
+    args = dict(spec.get("args") or {})
+    if args.get("back_projection"):
+        raise InputError(f"the checkpoint is already back-projected ({args['back_projection']})")
+    wrapped = create_model(spec["name"], **args, back_projection=projection)
+    wrapped.model.load_state_dict(model.state_dict())
+    return wrapped, {**payload, "model": wrapped.spec, "state_dict": wrapped.state_dict()}
 
 
 @torch.no_grad()
@@ -111,8 +133,10 @@ def ship(
     task: str | None = None,
     evaluation: dict | None = None,
     limit: int = SIZE_LIMIT,
+    back_projection: dict[str, Any] | None = None,
 ) -> tuple[Entry, float]:
-    """Write the shipped version of ``source`` at ``destination`` and list it in the folder's index.
+    """Write the shipped version of ``source`` at ``destination`` and list it in the folder's index;
+    ``back_projection``: wrap the model in it (:func:`back_projected`).
 
     Returns the index entry and the fp16 check's relative difference. Raises :class:`InputError` when
     the fp16 weights change the output by more than :data:`FP16_TOLERANCE`, :class:`OutputError` when
@@ -122,6 +146,8 @@ def ship(
     folder = destination.parent
     payload = read_checkpoint(source)
     reference, _ = load_checkpoint(source)
+    if back_projection:
+        reference, payload = back_projected(reference, payload, back_projection)
     task = task or (payload.get("config") or {}).get("data", {}).get("name") or "unknown"
     shipped = shippable(payload, task, source, evaluation)
     others = [e for e in read_index(folder) if e.file != destination.name]
@@ -155,16 +181,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", help="short name of the data/task, e.g. CAVE [default: the config's data]")
     parser.add_argument("--card-json", type=Path, help="EVAL.json of the checkpoint (scripts/model_card.py)")
     parser.add_argument("--limit-mb", type=float, default=SIZE_LIMIT / 1e6, help="folder size limit (MB)")
+    parser.add_argument("--back-projection", type=int, metavar="N", help="ship with N back-projection steps")
+    parser.add_argument("--bp-gnyq", type=float, default=BACK_PROJECTION["gnyq"], help="its LR MTF gain")
+    parser.add_argument("--bp-phase", default=BACK_PROJECTION["phase"], help="its LR sample phase")
     args = parser.parse_args(argv)
     evaluation = json.loads(args.card_json.read_text()) if args.card_json else None
     limit = int(args.limit_mb * 1e6)
+    projection = (
+        {"iterations": args.back_projection, "gnyq": args.bp_gnyq, "phase": args.bp_phase}
+        if args.back_projection
+        else None
+    )
     try:
-        entry, difference = ship(args.source, args.destination, args.task, evaluation, limit)
+        entry, difference = ship(args.source, args.destination, args.task, evaluation, limit, projection)
     except FusionError as exc:
         raise SystemExit(f"ship_checkpoint: {exc}") from None
+    projected = (
+        f", back-projection {args.back_projection} steps (GNyq {args.bp_gnyq:g}, phase {args.bp_phase})"
+        if projection
+        else ""
+    )
     print(
-        f"{entry.path}: {entry.model} {entry.layout()}, {megabytes(entry.size)}, fp16 relative difference "
-        f"{difference:.2e}; listed in {entry.folder / INDEX_NAME}"
+        f"{entry.path}: {entry.model} {entry.layout()}{projected}, {megabytes(entry.size)}, fp16 relative "
+        f"difference {difference:.2e}; listed in {entry.folder / INDEX_NAME}"
     )
 
 
