@@ -105,3 +105,18 @@ def test_command_line_options(tmp_path, capsys):
     assert "back_projection" not in read_checkpoint(tmp_path / "w" / "b.pt")["model"]["args"]
     with pytest.raises(SystemExit, match="ship_checkpoint: .*phase"):
         ship.main([str(source), str(tmp_path / "w" / "c.pt"), "--back-projection", "2", "--bp-phase", "x"])
+
+
+def test_package_checkpoints_carry_the_p_cave_back_projection():
+    """The shipped CAVE checkpoints: listed with their true size and hash, glp-hs prior, and P-CAVE's
+    back-projection (10 steps, GNyq 0.3, centred samples) in the spec that every loader rebuilds."""
+    from fusion.engine.zoo import read_index, verified
+    from fusion.protocols.p_cave import projection_args
+
+    entries = read_index(Path(__file__).resolve().parents[1] / "fusion" / "weights")
+    expected = {"dynamic-pinr", "hyper-inr", "liif", "naive-pinr", "qis", "ss-inr"}
+    assert sorted(e.model for e in entries) == sorted(expected)
+    for entry in entries:
+        args = read_checkpoint(verified(entry))["model"]["args"]
+        assert args["prior"] == "glp-hs" and args["back_projection"] == projection_args(10)
+        assert entry.file == f"{entry.model}-cave.pt" and "back-projection 10" in entry.task
