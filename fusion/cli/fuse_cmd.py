@@ -57,14 +57,27 @@ from fusion.engine.fit import DEFAULT_FIT_MODEL, DEFAULT_FIT_STEPS
     show_default=True,
     help="--fit steps.",
 )
+@click.option(
+    "--back-projection",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Make the output consistent with LR: N steps of iterative back-projection, x += U(LR - D(x)), "
+    "D = blur with --sensor's MTF gains (generic without --sensor) and decimation; LR pixels sampled "
+    "at the centres of the guide blocks they cover, as on co-registered grids. With --fit, the model "
+    "is fitted through it. [default: 0, off]",
+)
 @click.pass_context
 @user_errors
 def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, dtype, creation_options, cog,
-             overwrite, reproject, fit, fit_steps):  # fmt: skip
+             overwrite, reproject, fit, fit_steps, back_projection):  # fmt: skip
     """Fuse the low-resolution image LR (MS or HS) with the finer GUIDE (PAN or MSI) into OUTPUT.
 
     OUTPUT lies on the guide's grid over the overlap of the two files, with the data type and band
     metadata of LR. It is written tile by tile to a temporary file next to it and renamed at the end.
+
+    --back-projection applies to whatever METHOD resolves to: a classical method, a shipped or given
+    checkpoint, the --fit model. A checkpoint that back-projects already is refused with it.
     """
     from fusion.atomic import check_writable
     from fusion.engine.inference import fit_to_scene, fuse_raster
@@ -75,19 +88,26 @@ def fuse_cmd(ctx, guide, lr, output, method, sensor, wavelengths, tile, device, 
         check_writable(output, overwrite)  # refuse before spending the fitting time
         method = fit_to_scene(
             guide, lr, method, sensor=sensor, steps=fit_steps, device=device, reproject=reproject,
-            wavelengths=wavelengths, progress=not quiet,
+            wavelengths=wavelengths, progress=not quiet, back_projection=back_projection,
         )  # fmt: skip
+        back_projection = 0  # the fitted model carries it
     summary = fuse_raster(
         guide, lr, output, method, sensor=sensor, wavelengths=wavelengths, tile=tile or None,
         device=device, dtype=dtype, co=creation_options, cog=cog, overwrite=overwrite, reproject=reproject,
-        progress=not quiet,
+        progress=not quiet, back_projection=back_projection,
     )  # fmt: skip
     if not quiet:
         height, width = summary["size"]
         ry, rx = summary["ratio"]
+        method = summary["method"] + bp_note(summary["back_projection"])
         click.echo(
             f"{summary['output']}: {width} x {height} pixels, {summary['bands']} bands {summary['dtype']}, "
-            f"{summary['method']}, ratio {ry:.4g}{'' if ry == rx else f' x {rx:.4g}'}, "
+            f"{method}, ratio {ry:.4g}{'' if ry == rx else f' x {rx:.4g}'}, "
             f"{summary['seconds']:.1f} s",
             err=True,
         )
+
+
+def bp_note(steps: int) -> str:
+    """`` + back-projection (N steps)`` for the summary line, empty without one."""
+    return f" + back-projection ({steps} steps)" if steps else ""

@@ -115,7 +115,7 @@ def fit_scene(
         augment: turn and mirror each training patch at random (quarter turns only for square
             patches at equal ratios).
         steps, batch_size, learning_rate, loss, grad_clip: the optimisation (Adam, warm-up + cosine);
-            ``learning_rate`` defaults to the model's ``fit_learning_rate`` or :data:`DEFAULT_LEARNING_RATE`.
+            ``learning_rate`` defaults to :func:`model_learning_rate`.
         patch: patch size on the LR grid (``None``: the whole image each step).
         scale: divisor of all values (default: ``max |lr|``). seed: patch positions and order.
     Returns :class:`FitResult`; the model ends in eval mode on the inputs' device.
@@ -133,7 +133,7 @@ def fit_scene(
     square = size[0] == size[1] and ratio_yx[0] == ratio_yx[1]
     turns = (0, 1, 2, 3) if square else (0, 2)  # quarter turns would swap unequal axes
     if learning_rate is None:
-        learning_rate = getattr(model, "fit_learning_rate", DEFAULT_LEARNING_RATE)
+        learning_rate = model_learning_rate(model)
     optimizer = build_optimizer(model.parameters(), {"name": "adam", "lr": learning_rate})
     scheduler = build_scheduler(optimizer, steps, warmup=max(0, steps // 20))
     loss_fn = build_loss(loss)
@@ -151,6 +151,15 @@ def fit_scene(
         scheduler.step()
     model.eval()
     return FitResult(model, scale, losses)
+
+
+def model_learning_rate(model: FusionModel) -> float:
+    """The ``fit_learning_rate`` of ``model`` or, for a wrapper without one (e.g. a back-projected
+    model, :class:`fusion.models.consistency.BackProjected`), of the model it wraps; else
+    :data:`DEFAULT_LEARNING_RATE`."""
+    while not hasattr(model, "fit_learning_rate") and isinstance(model, WrappedModel):
+        model = model.model
+    return getattr(model, "fit_learning_rate", DEFAULT_LEARNING_RATE)
 
 
 def sample_patches(

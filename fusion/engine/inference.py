@@ -6,6 +6,10 @@ so memory is bounded by the tile, not the scene. Methods whose parameters come f
 statistics get two passes: ``model.scene_statistics`` summed over all tile cores first, then
 ``model(lr, guide, out_size, stats=summed)`` per tile. Tiled and untiled runs therefore agree (see
 ``tests/engine``).
+
+``back_projection=N`` (``fusion fuse --back-projection N``) wraps the resolved method in
+:class:`fusion.models.consistency.BackProjected` (:func:`with_back_projection`), so that the output,
+blurred and decimated, gives back the LR image; see :data:`SCENE_PHASE` for where it puts the LR samples.
 """
 
 from __future__ import annotations
@@ -39,10 +43,21 @@ from fusion.io import (
     plan_tiles,
 )
 from fusion.models import FusionModel, create_model
-from fusion.models.base import Stats, takes_sensor
+from fusion.models.base import Stats, WrappedModel, takes_sensor
+from fusion.models.consistency import BackProjected
 from fusion.registry import MODELS
 
 DEFAULT_TILE = 1024
+
+SCENE_PHASE = "centre"
+"""Sample phase of a real scene's LR pixels on the guide grid (:mod:`fusion.degrade.resample`), used
+to back-project onto a real pair. Co-registered grids put LR pixel ``k`` over guide pixels
+``[k r, (k + 1) r)`` (:mod:`fusion.models.base`); its value, the sensor's PSF-weighted mean over that
+footprint, belongs at the footprint's centre ``(k + 0.5) r - 0.5``: phase ``"centre"``. The other
+phase, ``"toolbox"``, samples guide pixel ``floor((k + 0.5) r)``, half a pixel off the centre at even
+ratios: how the reference toolbox simulates reduced pairs, not how a sensor's products are laid out.
+:func:`fusion.engine.fit.fit_scene` reduces a scene at ``"centre"`` too, so a fit and its
+back-projection agree."""
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +125,38 @@ def resolve_model(
     return model, {"FUSION_METHOD": name}
 
 
+def back_projection_of(model: FusionModel) -> BackProjected | None:
+    """The :class:`BackProjected` that ``model`` is or holds inside other :class:`WrappedModel` layers
+    (e.g. :class:`fusion.engine.fit.Rescaled`), as a checkpoint whose spec has ``back_projection`` does."""
+    while not isinstance(model, BackProjected):
+        if not isinstance(model, WrappedModel):
+            return None
+        model = model.model
+    return model
+
+
+def with_back_projection(
+    model: FusionModel, iterations: int | None, sensor: str | None, method: object
+) -> FusionModel:
+    """``model`` wrapped in :class:`BackProjected`: ``iterations`` steps (``None``/0: ``model`` as it
+    is) with the MTF gains of ``sensor`` (the generic ones when ``None``) at :data:`SCENE_PHASE`.
+
+    A model that back-projects already (``method``: how the user named it) is refused rather than
+    projected twice: its own projection may use other gains or phase, and a second one would hide that.
+    """
+    if not iterations:
+        return model
+    if not isinstance(iterations, int) or iterations < 0:
+        raise InputError(f"--back-projection {iterations}: give a whole number of steps, at least 1 (0: off)")
+    existing = back_projection_of(model)
+    if existing is not None:
+        raise InputError(
+            f"--back-projection {iterations}: --method {method} back-projects its output already "
+            f"({existing.iterations} steps, in its spec); drop --back-projection"
+        )
+    return BackProjected(model, iterations=iterations, sensor=sensor, phase=SCENE_PHASE)
+
+
 def _from_checkpoint(path: Path) -> tuple[FusionModel, dict]:
     """The model stored at ``path``, in the scene's units (see :func:`resolve_model`), and its tags."""
     from fusion.engine.checkpoint import file_hash, load_checkpoint
@@ -133,6 +180,7 @@ def fit_to_scene(
     reproject: bool = False,
     wavelengths: Sequence[float] | None = None,
     progress: bool = True,
+    back_projection: int | None = None,
 ) -> FusionModel:
     """Scene-adaptive fitting (``fusion fuse --fit``): train ``method`` (an INR model name, checkpoint or
     instance) on this pair reduced by its own ratio with the sensor's MTF
@@ -140,6 +188,8 @@ def fit_to_scene(
     :func:`fuse_raster`. The whole pair is read at once: meant for scenes that fit in memory.
     ``steps`` defaults to :data:`fusion.engine.fit.DEFAULT_FIT_STEPS`; a checkpoint file is fine-tuned
     from :data:`fusion.engine.fit.FINE_TUNE_LEARNING_RATE`, a fresh model from its ``fit_learning_rate``.
+    ``back_projection``: steps of :func:`with_back_projection`; the model is fitted through it, so the
+    detail it learns is the detail that survives the projection, and the returned model keeps it.
     """
     from fusion.engine.fit import DEFAULT_FIT_STEPS, FINE_TUNE_LEARNING_RATE, Rescaled, fit_scene
 
@@ -160,7 +210,7 @@ def fit_to_scene(
         raise InputError(f"--fit: {lr} or {guide} has no-data pixels; fitting needs a complete scene")
     # a checkpoint is fine-tuned at the scale of its training data, a fresh model at the scene's
     model, scale = (model.model, model.scale) if isinstance(model, Rescaled) else (model, None)
-    model = model.to(device)
+    model = with_back_projection(model, back_projection, sensor, method).to(device)
     lr_image, guide_image = data.lr.to(device, torch.float32), data.guide.to(device, torch.float32)
     options = {"steps": steps, "scale": scale, "progress": progress}
     if "FUSION_CHECKPOINT" in tags:
@@ -260,6 +310,7 @@ def fuse_raster(
     overwrite: bool = False,
     reproject: bool = False,
     progress: bool = True,
+    back_projection: int | None = None,
 ) -> dict:
     """Fuse the low-resolution raster ``lr`` with the finer ``guide`` into the GeoTIFF ``out``.
 
@@ -275,9 +326,12 @@ def fuse_raster(
         co: GeoTIFF creation options ``NAME=VALUE`` overriding the defaults; ``cog``: write a COG.
         reproject: warp the low-resolution image to the guide's CRS instead of refusing a mismatch.
         progress: show a progress bar (on a terminal).
+        back_projection: back-project the method's output onto ``lr`` with this many steps
+            (:func:`with_back_projection`: ``sensor``'s MTF gains, LR samples at :data:`SCENE_PHASE`).
 
     Returns:
-        A summary: output path, method, ratios, size, bands, dtype, tiles, passes, device, seconds.
+        A summary: output path, method, back-projection steps (0: none), ratios, size, bands, dtype,
+        tiles, passes, device, seconds.
     """
     started = time.perf_counter()
     out = check_writable(out, overwrite)
@@ -289,19 +343,28 @@ def fuse_raster(
             if out.resolve() == source.resolve():
                 raise InputError(f"{out}: output would replace its own input")
         model, tags = resolve_model(method, scene.lr.count, scene.guide.count, sensor, scene.lr.wavelengths)
-        model = model.to(device).eval()
+        model = with_back_projection(model, back_projection, sensor, method).to(device).eval()
+        projection = back_projection_of(model)
+        projection_steps = 0 if projection is None else projection.iterations
         ratio = tuple(float(r) for r in scene.ratio)
         tiles = plan_tiles(scene.shape, scene.ratio, tile, model.halo(ratio), *model.tile_alignment())
         if len(tiles) > 1 and not model.exact_tiling:
+            pools = projection is None or not projection.model.exact_tiling
+            reason = "it pools over its whole input" if pools else "its back-projection reaches past the halo"
             log.warning(
-                "%s pools over its whole input: %d tiles approximate an untiled run (--tile 0 is exact "
-                "if the scene fits in memory)", method, len(tiles)
+                "%s: %s, so %d tiles approximate an untiled run (--tile 0 is exact if the scene fits in "
+                "memory)",
+                method,
+                reason,
+                len(tiles),
             )
         _check_bands(model, scene, tiles[0])
         out_dtype = dtype or scene.lr.dtype
         nodata = scene.output_nodata(out_dtype)
         profile = _profile(scene, tiles[0], out_dtype, nodata, co)
         tags.update(_scene_tags(scene, sensor))
+        if projection_steps:
+            tags["FUSION_BACK_PROJECTION"] = str(projection_steps)
         log.info(
             "%s: %d x %d output, ratio %s, %d tile(s)",
             out,
@@ -340,6 +403,7 @@ def fuse_raster(
     return {
         "output": str(out),
         "method": tags["FUSION_METHOD"],
+        "back_projection": projection_steps,
         "ratio": list(ratio),
         "native_ratio": list(scene.native_ratio),
         "size": list(scene.shape),
