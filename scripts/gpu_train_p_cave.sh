@@ -32,19 +32,4 @@ for m in "${models[@]}"; do
   done
 done
 wait || true
-python3 - "$out" <<'PY'
-import sys
-from pathlib import Path
-
-import torch
-
-out = Path(sys.argv[1])
-for last in sorted(out.glob("*/last.pt")):
-    payload = torch.load(last, map_location="cpu", weights_only=False)
-    payload.pop("train_state", None)
-    payload["state_dict"] = {
-        k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
-    }
-    torch.save(payload, out / "weights" / f"{last.parent.name}.pt")
-    print(f"{last.parent.name}: step {payload['step']}")
-PY
+python3 scripts/export_weights.py "$out/weights" "$out"/*/

@@ -35,6 +35,7 @@ from fusion.cli import simulate_cmd  # noqa: E402,F401
 from fusion.cli import train_cmd  # noqa: E402,F401
 from fusion.cli import evaluate_cmd  # noqa: E402,F401
 from fusion.cli import bench_cmd  # noqa: E402,F401
+from fusion.cli import holdout_cmd  # noqa: E402,F401
 
 
 def main() -> None:

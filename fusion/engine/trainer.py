@@ -286,6 +286,59 @@ def resume_path(path: str | os.PathLike) -> Path:
 
 
 # -- the trainer --------------------------------------------------------------------------------
+def guide_response(config: Mapping[str, Any], data: FusionDataset) -> torch.Tensor | None:
+    """The ``(G, C)`` response synthesising a guide for ``data`` when they have none (``degrade.guide``
+    of a resolved ``config``); ``None`` for data that bring their own guide."""
+    if data.guide_bands:
+        return None
+    guide = config["degrade"]["guide"]
+    source = config["data"]["root"]
+    if not guide["sensor"]:
+        raise InputError(
+            f"the data in {source} have no guide: set degrade.guide.sensor (and bands: ms or pan) to "
+            "synthesise one with that sensor's spectral response"
+        )
+    if data.wavelengths_nm is None:
+        raise InputError(f"the data in {source} have no band wavelengths to synthesise a guide from")
+    if guide["bands"] not in ("ms", "pan"):
+        raise InputError(f"degrade.guide.bands must be ms or pan, got {guide['bands']!r}")
+    return sensor_srf(guide["sensor"], data.wavelengths_nm, which=guide["bands"])
+
+
+def validation_dataset(config: Mapping[str, Any], train_set: FusionDataset) -> FusionDataset | None:
+    """The ``val.data`` set of a resolved ``config`` (whole images, centre crops, no augmentation;
+    unset keys inherited from ``data``), checked against ``train_set``'s band layout."""
+    spec = config["val"]["data"]
+    if spec is None:
+        return None
+    data = config["data"]
+    spec = {"name": data["name"], "root": data["root"], **spec}
+    inherited = dict(data["args"]) if spec["name"] == data["name"] else {}
+    args = {**inherited, "crop": "centre", **dict(spec.get("args") or {}), "augment": False}
+    val_set = build_dataset({**spec, "args": args})
+    if (val_set.bands, bool(val_set.guide_bands)) != (train_set.bands, bool(train_set.guide_bands)):
+        raise InputError(
+            f"validation data in {spec['root']} have {val_set.bands} bands"
+            f"{' and a guide' if val_set.guide_bands else ''}, unlike the training data "
+            f"({train_set.bands})"
+        )
+    return val_set
+
+
+def fixed_degradations(
+    config: Mapping[str, Any], srf: torch.Tensor | None, ratios, device
+) -> dict[str, Degradation]:
+    """``{"<ratio>": Degradation}`` at each of ``ratios``: the config's sensor MTF (no jitter, no
+    noise), sample phase and guide response, as validation uses them."""
+    degrade = config["degrade"]
+    return {
+        f"{float(r):g}": Degradation(
+            sensor=degrade["sensor"], ratio=float(r), srf=srf, phase=degrade["phase"]
+        ).to(device)
+        for r in ratios
+    }
+
+
 class Trainer:
     """Train the configured model; see the module docstring.
 
@@ -328,9 +381,9 @@ class Trainer:
             self._owns_group = True
 
         self.train_set = build_dataset(cfg["data"])
-        self.srf = self._guide_response(self.train_set)
+        self.srf = guide_response(cfg, self.train_set)
         guide_bands = self.train_set.guide_bands or int(self.srf.shape[0])
-        self.val_set = self._val_dataset()
+        self.val_set = validation_dataset(cfg, self.train_set)
         torch.manual_seed(seed_for(train["seed"], 1))
         self.module = build_model_for_data(
             cfg["model"], self.train_set.bands, guide_bands, cfg["data"]["root"]
@@ -366,43 +419,6 @@ class Trainer:
             self._restore(checkpoint, resume)
 
     # -- setup helpers --------------------------------------------------------------------------
-    def _guide_response(self, data: FusionDataset) -> torch.Tensor | None:
-        """The ``(G, C)`` response synthesising a guide for data that have none."""
-        if data.guide_bands:
-            return None
-        guide = self.config["degrade"]["guide"]
-        source = self.config["data"]["root"]
-        if not guide["sensor"]:
-            raise InputError(
-                f"the data in {source} have no guide: set degrade.guide.sensor (and bands: ms or pan) to "
-                "synthesise one with that sensor's spectral response"
-            )
-        if data.wavelengths_nm is None:
-            raise InputError(f"the data in {source} have no band wavelengths to synthesise a guide from")
-        if guide["bands"] not in ("ms", "pan"):
-            raise InputError(f"degrade.guide.bands must be ms or pan, got {guide['bands']!r}")
-        return sensor_srf(guide["sensor"], data.wavelengths_nm, which=guide["bands"])
-
-    def _val_dataset(self) -> FusionDataset | None:
-        spec = self.config["val"]["data"]
-        if spec is None:
-            return None
-        data = self.config["data"]
-        spec = {"name": data["name"], "root": data["root"], **spec}
-        inherited = dict(data["args"]) if spec["name"] == data["name"] else {}
-        args = {**inherited, "crop": "centre", **dict(spec.get("args") or {}), "augment": False}
-        val_set = build_dataset({**spec, "args": args})
-        if (val_set.bands, bool(val_set.guide_bands)) != (
-            self.train_set.bands,
-            bool(self.train_set.guide_bands),
-        ):
-            raise InputError(
-                f"validation data in {spec['root']} have {val_set.bands} bands"
-                f"{' and a guide' if val_set.guide_bands else ''}, unlike the training data "
-                f"({self.train_set.bands})"
-            )
-        return val_set
-
     def _restore(self, payload: dict[str, Any], source) -> None:
         state = payload["train_state"]
         name = self.config["model"]["name"]
@@ -469,12 +485,7 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.module
         was_training = model.training
         model.eval()
-        degradations = {
-            f"{float(r):g}": Degradation(
-                sensor=cfg["degrade"]["sensor"], ratio=float(r), srf=self.srf, phase=cfg["degrade"]["phase"]
-            ).to(self.device)
-            for r in cfg["val"]["ratios"]
-        }
+        degradations = fixed_degradations(cfg, self.srf, cfg["val"]["ratios"], self.device)
         shard = list(range(self.env.rank, len(self.val_set), self.env.world_size))
         loader = DataLoader(
             self.val_set, batch_size=cfg["val"]["batch_size"], sampler=shard, generator=torch.Generator()

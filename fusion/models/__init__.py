@@ -18,7 +18,7 @@ from fusion.models import ssinr  # noqa: E402,F401  (ss-inr)
 from fusion.models import prior_inr  # noqa: E402,F401  (prior-inr)
 from fusion.models.base import FusionModel
 from fusion.models.consistency import BackProjected, back_projection_args
-from fusion.models.prior import WithPrior
+from fusion.models.prior import WithPrior, prior_spec
 from fusion.registry import MODELS
 
 
@@ -26,14 +26,14 @@ def create_model(name: str, prior: str | None = None, back_projection=None, **kw
     """Build the registered model ``name`` with keyword arguments (e.g. ``lr_bands``, ``sensor``).
 
     ``prior``: a classical method whose injected detail the model corrects instead of learning it
-    from scratch (:class:`fusion.models.prior.WithPrior`). ``back_projection``: an iteration count or
+    from scratch (:class:`fusion.models.prior.WithPrior`): its name, or ``{"name": ..., **args}`` (e.g.
+    ``{"name": "mtf-glp-hpm", "sensor": "worldview2"}``). ``back_projection``: an iteration count or
     :class:`fusion.models.consistency.BackProjected`'s arguments, to make the output consistent with
     the LR input. The model remembers its spec ``{"name", "args"}`` so a checkpoint can rebuild it.
     """
     model = MODELS.build({"name": name, "args": kwargs})
     if prior is not None:
-        bands = {key: kwargs[key] for key in ("lr_bands", "guide_bands") if key in kwargs}
-        model = WithPrior(model, MODELS.build({"name": prior, "args": bands}))
+        model = WithPrior(model, MODELS.build(prior_spec(prior, kwargs)))
         kwargs = {**kwargs, "prior": prior}
     projection = back_projection_args(back_projection)
     if projection is not None:

@@ -13,10 +13,28 @@ passed through, so tiled streaming stays as exact as the prior and the model eac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
+from fusion.errors import InputError
 from fusion.models.base import FusionModel, Stats, WrappedModel
+
+BAND_KEYS = ("lr_bands", "guide_bands")
+
+
+def prior_spec(prior: str | Mapping[str, Any], model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry spec ``{"name", "args"}`` of the prior: ``prior`` is a method name or ``{"name": ...,
+    **args}`` (e.g. a ``sensor`` for its MTF); the model's band counts in ``model_args`` are passed on."""
+    if isinstance(prior, str):
+        prior = {"name": prior}
+    if not isinstance(prior, Mapping) or not isinstance(prior.get("name"), str):
+        raise InputError(f"prior: give a method name or a mapping with its 'name', got {prior!r}")
+    bands = {key: model_args[key] for key in BAND_KEYS if key in model_args}
+    args = {key: value for key, value in prior.items() if key != "name"}
+    return {"name": prior["name"], "args": {**bands, **args}}
 
 
 class WithPrior(WrappedModel):

@@ -182,6 +182,11 @@ def test_configured_wavelengths_and_empty_bands(tmp_path):
     data = build_dataset({"name": "hsi-cubes", "root": tmp_path, "args": args})
     assert data.bands == 3 and data.wavelengths_nm == (400.0, 600.0, 800.0)
     np.testing.assert_array_equal(data[0]["gt"].numpy(), cube[..., [0, 2, 4]].transpose(2, 0, 1))
+    # the band metadata recorded in checkpoints are plain floats: a weights-only torch.load reads them
+    described = data.describe()
+    assert described["band_centres_nm"] == [400.0, 600.0, 800.0]
+    torch.save(described, tmp_path / "meta.pt")
+    assert torch.load(tmp_path / "meta.pt", weights_only=True) == described
     with pytest.raises(InputError, match="a.npz: 3 configured wavelengths for 5 bands"):
         build_dataset({"name": "hsi-cubes", "root": tmp_path, "args": {"wavelengths_nm": [1, 2, 3]}})
 

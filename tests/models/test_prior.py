@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from zoo import build
 
 from fusion.engine.checkpoint import load_checkpoint, save_checkpoint
+from fusion.errors import InputError
 from fusion.models import create_model
 from fusion.models.prior import WithPrior
 
@@ -67,3 +69,25 @@ def test_gradients_reach_the_model_only():
     grads = [p.grad for p in model.model.parameters() if p.requires_grad]
     assert grads and all(g is not None for g in grads)
     assert not any(p.requires_grad for p in model.prior.parameters())
+
+
+def test_a_prior_with_arguments_is_built_with_them_and_kept_in_the_checkpoint(tmp_path):
+    generator = torch.Generator().manual_seed(3)
+    lr, pan = torch.rand(1, 8, 8, 8, generator=generator), torch.rand(1, 1, 32, 32, generator=generator)
+    prior = {"name": "mtf-glp", "sensor": "worldview2"}
+    model = build("qis", 8, 1, prior=prior).eval()
+    assert model.spec["args"]["prior"] == prior
+    with torch.no_grad():
+        detail = create_model("mtf-glp", sensor="worldview2")(lr, pan) - F.interpolate(
+            lr, size=pan.shape[-2:], mode="bilinear", align_corners=False
+        )
+        torch.testing.assert_close(model(lr, pan), model.model(lr, pan) + detail, rtol=1e-5, atol=1e-5)
+        generic = create_model("mtf-glp")(lr, pan)  # the sensor's gains are not the generic ones
+        assert not torch.allclose(generic, create_model("mtf-glp", sensor="worldview2")(lr, pan))
+        loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "m.pt"))
+        torch.testing.assert_close(loaded.eval()(lr, pan), model(lr, pan), rtol=0, atol=0)
+
+
+def test_a_prior_without_a_name_is_refused():
+    with pytest.raises(InputError, match="prior: give a method name"):
+        create_model("qis", lr_bands=8, guide_bands=1, prior={"sensor": "worldview2"})
