@@ -5,13 +5,24 @@
         --train-seconds 468 --train-gpu "NVIDIA H200" --out liif-cave-eval.json
     python scripts/model_card.py liif-cave-eval.json --model liif --out docs/models/liif.md
 
+    # a shipped checkpoint whose metrics are those of other checkpoints (its leave-one-out twins) in a
+    # P-CAVE result of ``fusion bench quality --protocol p-cave --loo DIR --back-projection 10 --out-json R``
+    python scripts/eval_checkpoint.py fusion/weights/liif-cave.pt --from-result R \\
+        --label "liif + glp-hs prior + bp" --ablation "glp-hs + bp" --train-seconds 399 --out liif-eval.json
+
 The cases are protocol P-CAVE's (:mod:`fusion.protocols.p_cave`: the scene's 256 x 256 centre crop,
 Nikon D700 guide, GNyq-0.3 Gaussian blur and centred decimation, PSNR / SAM / ERGAS on the whole
 crop), at every ``--ratios``; the metrics are means over ``--scenes``. Each scene is recorded as held
 out or seen in training (from the file patterns of the checkpoint's training config, when known).
 The ``train`` part comes from the checkpoint (steps, data files and region of its config); time and
 GPU are not in a checkpoint: give them with ``--train-seconds`` / ``--train-gpu``, or edit the JSON.
-The schema is in ``scripts/model_card.py``.
+``--train KEY=VALUE`` sets any other ``train`` entry (e.g. a readable ``data`` or ``config`` text).
+
+``--from-result R --label L``: no scoring; the metrics are the mean rows of ``L`` in the protocol result
+``R`` (e.g. the leave-one-out twins of a checkpoint trained on every scene, which has no held-out
+scene of its own), described in ``metrics_source`` (which checkpoints, trained on what, tested where);
+``--ablation A`` adds ``A``'s mean rows beside them, and ``reference`` says whether they beat the
+issue's QIS-GAN numbers at ratio 4 and 3.3. The schema is in ``scripts/model_card.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from pathlib import Path
 
 from fusion.engine.checkpoint import file_hash, read_checkpoint
 from fusion.protocols import p_cave
+from fusion.protocols.common import beats
 
 CARD_RATIOS = (2.0, 3.0, 4.0, 3.3, 6.0, 8.0)
 
@@ -59,6 +71,16 @@ def evaluate_checkpoint(
     result = p_cave.run(data, methods=[], checkpoints=[checkpoint], **options)
     trained_on = {row["scene"]: row.get("trained_on_scene") for row in result["rows"]}
     meta = result["meta"]
+    return {
+        **card_head(checkpoint, payload, meta),
+        "scenes": [{"name": name, "trained_on": trained_on.get(name)} for name in meta["scenes"]],
+        "metrics": mean_metrics(result, result["mean"][0]["method"]),
+        "effective_ratios": meta["effective_ratios"],
+    }
+
+
+def card_head(checkpoint: Path, payload: dict, meta: dict) -> dict:
+    """The parts of EVAL.json about ``checkpoint`` itself and the protocol of the result ``meta``."""
     protocol = (
         f"P-CAVE (fusion.protocols.p_cave): {meta['crop']} x {meta['crop']} centre crops, guide "
         f"{meta['guide']}, LR blurred with GNyq {meta['gnyq']} and decimated at centred positions; "
@@ -71,28 +93,113 @@ def evaluate_checkpoint(
             "bytes": checkpoint.stat().st_size,
             "sha256": file_hash(checkpoint, length=64),
         },
+        "back_projection": (payload["model"].get("args") or {}).get("back_projection"),
         "train": describe_training(payload),
         "protocol": protocol,
-        "scenes": [{"name": name, "trained_on": trained_on.get(name)} for name in meta["scenes"]],
-        "metrics": {
-            f"{row['ratio']:g}": {key: row[key] for key in ("psnr", "sam", "ergas")} for row in result["mean"]
-        },
-        "effective_ratios": meta["effective_ratios"],
     }
+
+
+def mean_metrics(result: dict, label: str) -> dict:
+    """``{ratio: {psnr, sam, ergas}}``: the mean rows of ``label`` in ``result``, in its order."""
+    rows = {f"{row['ratio']:g}": row for row in result["mean"] if row["method"] == label}
+    if not rows:
+        raise SystemExit(f"eval_checkpoint: the result has no rows of {label!r}")
+    return {ratio: {key: row[key] for key in ("psnr", "sam", "ergas")} for ratio, row in rows.items()}
+
+
+def versus_reference(metrics: dict, ratios=("4", "3.3")) -> dict:
+    """Whether ``metrics`` beat the issue's QIS-GAN numbers (``p_cave.REFERENCE_NUMBERS``), per metric
+    at each of ``ratios`` they have (QIS-GAN itself was measured at ratio 4 only)."""
+    name = "qis-gan (public)"
+    theirs = p_cave.REFERENCE_NUMBERS["methods"][name]
+    verdicts = {}
+    for ratio in (r for r in ratios if r in metrics):
+        verdict = {m: beats(metrics[ratio][m], theirs[m], up) for m, up in p_cave.HIGHER_IS_BETTER.items()}
+        verdicts[ratio] = {**verdict, "every": all(verdict.values())}
+    values = {m: theirs[m] for m in p_cave.HIGHER_IS_BETTER}
+    return {"label": name, "ratio": p_cave.REFERENCE_NUMBERS["ratio"], "values": values, "beats": verdicts}
+
+
+def twin_description(method: dict) -> dict:
+    """What a card says of one checkpoint a result's rows came from (a ``meta["methods"]`` entry)."""
+    payload = read_checkpoint(method["checkpoint"])
+    config = payload.get("config") or {}
+    return {
+        "file": Path(method["checkpoint"]).name,
+        "sha256": method["sha256"],
+        "step": method["step"],
+        "training_files": method["training_files"],
+        "tested_on": method["loo_scene"],
+        "steps_planned": (config.get("schedule") or {}).get("steps"),
+        "time_limit_s": (config.get("train") or {}).get("time_limit"),
+    }
+
+
+def evaluation_from_result(
+    checkpoint, result: dict, label: str, result_file: str, ablation: str | None = None
+) -> dict:
+    """EVAL.json for ``checkpoint`` with the metrics of ``label`` in the P-CAVE ``result`` (read from
+    ``result_file``), ``ablation``'s beside them (see the module docstring)."""
+    checkpoint = Path(checkpoint)
+    rows = [row for row in result["rows"] if row["method"] == label]
+    scenes = {row["scene"]: row.get("trained_on_scene") for row in rows}
+    twins = [method for method in result["meta"]["methods"] if method["label"] == label]
+    metrics = mean_metrics(result, label)
+    evaluation = {
+        **card_head(checkpoint, read_checkpoint(checkpoint), result["meta"]),
+        "scenes": [{"name": name, "trained_on": seen} for name, seen in scenes.items()],
+        "metrics": metrics,
+        "metrics_source": {
+            "label": label,
+            "result": result_file,
+            "command": result.get("command"),
+            "machine": result.get("machine"),
+            "checkpoints": [twin_description(method) for method in twins if method.get("loo_scene")],
+        },
+        "reference": versus_reference(metrics),
+        "effective_ratios": result["meta"]["effective_ratios"],
+    }
+    if ablation:
+        evaluation["ablation"] = {"label": ablation, "metrics": mean_metrics(result, ablation)}
+    return evaluation
+
+
+def key_values(pairs: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``."""
+    if any("=" not in pair for pair in pairs):
+        raise SystemExit(f"eval_checkpoint: --train takes KEY=VALUE, got {pairs}")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--data", type=Path, required=True, help="folder of the cave_*.npz cubes")
+    parser.add_argument("--data", type=Path, help="folder of the cave_*.npz cubes (to score the checkpoint)")
+    parser.add_argument(
+        "--from-result", type=Path, help="P-CAVE result JSON to take the metrics from instead"
+    )
+    parser.add_argument("--label", help="with --from-result: the method whose mean rows are the metrics")
+    parser.add_argument("--ablation", help="with --from-result: a method whose mean rows go beside them")
     parser.add_argument("--scenes", nargs="+", help="cube stems to score [default: every cube]")
     parser.add_argument("--ratios", type=float, nargs="+", default=list(CARD_RATIOS))
     parser.add_argument("--device", help="cpu, cuda [default: cuda when available]")
     parser.add_argument("--train-seconds", type=float, help="training time of the checkpoint")
     parser.add_argument("--train-gpu", help="GPU it was trained on")
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="a train entry")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    evaluation = evaluate_checkpoint(args.checkpoint, args.data, args.scenes, args.ratios, args.device)
+    if args.from_result:
+        if not args.label:
+            raise SystemExit("eval_checkpoint: --from-result needs --label")
+        result = json.loads(args.from_result.read_text())
+        evaluation = evaluation_from_result(
+            args.checkpoint, result, args.label, str(args.from_result), args.ablation
+        )
+    elif args.data:
+        evaluation = evaluate_checkpoint(args.checkpoint, args.data, args.scenes, args.ratios, args.device)
+    else:
+        raise SystemExit("eval_checkpoint: give --data (to score the checkpoint) or --from-result")
+    evaluation["train"].update(key_values(args.train))
     if args.train_seconds is not None:
         evaluation["train"]["seconds"] = args.train_seconds
     if args.train_gpu:

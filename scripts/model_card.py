@@ -23,6 +23,10 @@ unless given; any string may be edited by hand)::
     }
 
 Only ``metrics`` is required; a missing entry shows as "n/a". The metric rows keep the JSON's order.
+Optional parts (``scripts/eval_checkpoint.py --from-result``): ``back_projection`` (the shipped spec's
+``{"iterations", "gnyq", "phase"}``), ``metrics_source`` (the checkpoints and result the metrics come
+from, when not from this checkpoint), ``ablation`` (``{"label", "metrics"}``: columns beside the
+metrics) and ``reference`` (``{"label", "values", "beats": {ratio: {metric: bool, "every": bool}}}``).
 """
 
 from __future__ import annotations
@@ -69,6 +73,57 @@ def _scenes(scenes) -> str:
     return ", ".join(f"{s['name']} ({seen[s.get('trained_on')]})" for s in scenes)
 
 
+PHASES = {
+    "centre": "centred: the sample of LR pixel k sits at the centre of the guide pixels it covers, "
+    "(k + 0.5) r - 0.5 (4k + 1.5 at x4), the package's grid convention and P-CAVE's",
+    "toolbox": "the toolbox's: LR pixel k is sampled at guide pixel k r + r / 2 at even integer ratios "
+    "(4k + 2 at x4), half a pixel from the centre",
+}
+"""What each back-projection phase assumes of the LR image (:mod:`fusion.degrade.resample`)."""
+
+
+def _back_projection(projection) -> str:
+    if not projection:
+        return "none"
+    phase = projection.get("phase", "centre")
+    return (
+        f"{projection['iterations']} steps of x <- x + U(lr - D(x)) onto the LR input "
+        f"(`fusion.models.consistency.BackProjected`), applied by `fusion fuse` and `load_checkpoint`; D: "
+        f"Gaussian MTF with gain {projection.get('gnyq', 'of the sensor')} at the LR Nyquist, LR samples "
+        f"{PHASES.get(phase, phase)}. An LR image made otherwise (another MTF or phase) biases it"
+    )
+
+
+def _twins(source) -> str:
+    """The ``metrics_source`` row: which checkpoints the metrics come from."""
+    if not source:
+        return "this checkpoint"
+    twins = "; ".join(
+        f"`{c['file']}` (trained on {', '.join(c['training_files'] or ['?'])}, {c['step']} steps"
+        + (f" of {c['steps_planned']}" if c.get("steps_planned") else "")
+        + (f", {c['time_limit_s']} s limit" if c.get("time_limit_s") else "")
+        + f") scored on {c['tested_on']}"
+        for c in source.get("checkpoints", [])
+    )
+    return f"{twins or 'n/a'}: rows `{source['label']}` of `{source['result']}`, mean over the scenes"
+
+
+def _verdict(reference) -> str:
+    """A sentence on whether the metrics beat the reference numbers, per ratio."""
+    if not reference:
+        return ""
+    values = " / ".join(f"{reference['values'][key]:g}" for key, _ in COLUMNS)
+    parts = []
+    for ratio, verdict in reference["beats"].items():
+        met = [header for key, header in COLUMNS if verdict[key]]
+        text = "all three" if verdict["every"] else (", ".join(met) or "none")
+        parts.append(f"x{ratio}: beats it on {text}")
+    return (
+        f"Against the issue's {reference['label']} numbers ({values}, measured at x{reference['ratio']:g} on "
+        f"three other CAVE scenes, so a guide rather than a like-for-like comparison): {'; '.join(parts)}."
+    )
+
+
 def section(evaluation: dict, model: str) -> str:
     """The Markdown section (markers included) for ``evaluation`` (see the module docstring)."""
     train = evaluation.get("train") or {}
@@ -80,9 +135,14 @@ def section(evaluation: dict, model: str) -> str:
         ("steps", _value(train.get("steps"))),
         ("training time", _duration(train.get("seconds"))),
         ("GPU", _value(train.get("gpu"))),
+        ("back-projection", _back_projection(evaluation.get("back_projection"))),
         ("protocol", _value(evaluation.get("protocol"))),
         ("validation scenes", _scenes(evaluation.get("scenes"))),
+        ("validation checkpoints", _twins(evaluation.get("metrics_source"))),
     ]
+    ablation = evaluation.get("ablation") or {}
+    columns = [header for _, header in COLUMNS]
+    columns += [f"{ablation['label']}: {header}" for _, header in COLUMNS] if ablation else []
     lines = [
         START,
         "## Trained checkpoint",
@@ -94,14 +154,20 @@ def section(evaluation: dict, model: str) -> str:
         "| --- | --- |",
         *(f"| {name} | {text} |" for name, text in facts),
         "",
-        "| ratio | " + " | ".join(header for _, header in COLUMNS) + " |",
-        "| ---: |" + " ---: |" * len(COLUMNS),
+        "| ratio | " + " | ".join(columns) + " |",
+        "| ---: |" + " ---: |" * len(columns),
     ]
     for ratio, values in evaluation["metrics"].items():
-        cells = ["n/a" if values.get(key) is None else f"{float(values[key]):.2f}" for key, _ in COLUMNS]
+        cells = _cells(values) + (_cells(ablation["metrics"].get(ratio, {})) if ablation else [])
         lines.append(f"| {ratio} | " + " | ".join(cells) + " |")
+    verdict = _verdict(evaluation.get("reference"))
+    lines += ["", verdict] if verdict else []
     lines.append(END)
     return "\n".join(lines)
+
+
+def _cells(values: dict) -> list[str]:
+    return ["n/a" if values.get(key) is None else f"{float(values[key]):.2f}" for key, _ in COLUMNS]
 
 
 def update_card(text: str | None, new_section: str, model: str) -> str:
