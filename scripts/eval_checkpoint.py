@@ -56,8 +56,18 @@ def describe_training(payload: dict) -> dict:
         if data
         else None,
         "steps": payload.get("step", trained.get("step")),
+        "ratios": training_ratios((config.get("degrade") or {}).get("ratio")),
     }
     return {**described, **(trained.get("train") or {})}
+
+
+def training_ratios(ratio) -> str | None:
+    """A training config's ``degrade.ratio`` in words: ``[3, 5]`` is drawn uniformly from that range."""
+    if ratio is None:
+        return None
+    if isinstance(ratio, (list, tuple)) and len(ratio) == 2:
+        return f"uniform in [{ratio[0]:g}, {ratio[1]:g}]"
+    return f"{ratio}"
 
 
 def evaluate_checkpoint(

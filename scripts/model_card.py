@@ -117,11 +117,29 @@ def _verdict(reference) -> str:
     for ratio, verdict in reference["beats"].items():
         met = [header for key, header in COLUMNS if verdict[key]]
         text = "all three" if verdict["every"] else (", ".join(met) or "none")
-        parts.append(f"x{ratio}: beats it on {text}")
+        against = "" if float(ratio) == reference["ratio"] else f" (its x{reference['ratio']:g} numbers)"
+        parts.append(f"x{ratio}{against}: beats it on {text}")
     return (
         f"Against the issue's {reference['label']} numbers ({values}, measured at x{reference['ratio']:g} on "
         f"three other CAVE scenes, so a guide rather than a like-for-like comparison): {'; '.join(parts)}."
     )
+
+
+def _versus_ablation(metrics: dict, ablation: dict) -> str:
+    """A sentence: at which ratios ``metrics`` beat the ablation on every metric, at which not."""
+    higher = {"psnr": True, "sam": False, "ergas": False}
+    better, other = [], []
+    for ratio, values in metrics.items():
+        theirs = ablation["metrics"].get(ratio)
+        if not theirs:
+            continue
+        wins = all((values[k] > theirs[k]) if up else (values[k] < theirs[k]) for k, up in higher.items())
+        (better if wins else other).append(f"x{ratio}")
+    parts = [
+        f"better on all three metrics at {', '.join(better)}" if better else "",
+        f"level or worse on at least one at {', '.join(other)}" if other else "",
+    ]
+    return f"Beside {ablation['label']}: " + "; ".join(p for p in parts if p) + "."
 
 
 def section(evaluation: dict, model: str) -> str:
@@ -133,6 +151,7 @@ def section(evaluation: dict, model: str) -> str:
         ("split", _value(train.get("split"))),
         ("config", _value(train.get("config") and f"`{train['config']}`")),
         ("steps", _value(train.get("steps"))),
+        ("training ratios", _value(train.get("ratios"))),
         ("training time", _duration(train.get("seconds"))),
         ("GPU", _value(train.get("gpu"))),
         ("back-projection", _back_projection(evaluation.get("back_projection"))),
@@ -160,8 +179,9 @@ def section(evaluation: dict, model: str) -> str:
     for ratio, values in evaluation["metrics"].items():
         cells = _cells(values) + (_cells(ablation["metrics"].get(ratio, {})) if ablation else [])
         lines.append(f"| {ratio} | " + " | ".join(cells) + " |")
-    verdict = _verdict(evaluation.get("reference"))
-    lines += ["", verdict] if verdict else []
+    notes = [_versus_ablation(evaluation["metrics"], ablation) if ablation else ""]
+    notes.append(_verdict(evaluation.get("reference")))
+    lines += [line for note in notes if note for line in ("", note)]
     lines.append(END)
     return "\n".join(lines)
 

@@ -27,7 +27,8 @@ def shipped_and_result(tmp_path):
     ``LABEL`` rows come from two twins (each trained on one scene, tested on the other)."""
     ship = load_script("ship_checkpoint")
     (tmp_path / "w").mkdir()
-    source = training_checkpoint(tmp_path / "both.pt", seed=1)
+    config = {"data": {"name": "hsi-cubes"}, "degrade": {"ratio": [3.0, 5.0]}, "schedule": {"steps": 50}}
+    source = training_checkpoint(tmp_path / "both.pt", seed=1, config=config)
     projection = {"iterations": 10, "gnyq": 0.3, "phase": "centre"}
     entry, _ = ship.ship(source, tmp_path / "w" / "tiny-cave.pt", task="t", back_projection=projection)
     twins = {}
@@ -110,6 +111,12 @@ def test_card_shows_the_ablation_the_projection_and_the_verdict(shipped_and_resu
     assert "10 steps" in projection and "gain 0.3" in projection and "(k + 0.5) r - 0.5" in projection
     twins = next(line for line in lines if line.startswith("| validation checkpoints |"))
     assert f"`tiny_train_{B}.pt` (trained on {B}.npz, 2 steps of 50, 460 s limit) scored on {A}" in twins
-    assert "x4: beats it on PSNR (dB), SAM (°); x3.3: beats it on all three." in lines[-2]
+    assert "| training ratios | uniform in [3, 5] |" in lines
+    # 45 > 44, 1.5 < 1.6, 2.5 < 2.6 at x4; 46 < 46.5 dB at x3.3; no ablation row at x8
+    assert (
+        "Beside glp-hs + bp: better on all three metrics at x4; level or worse on at least one at x3.3."
+        in lines
+    )
+    assert "x4: beats it on PSNR (dB), SAM (°); x3.3 (its x4 numbers): beats it on all three." in lines[-2]
     with pytest.raises(SystemExit, match="no rows of 'absent'"):
         evaluate.main([str(checkpoint), "--from-result", str(result), "--label", "absent", "--out", str(out)])
