@@ -27,13 +27,15 @@ def create_model(name: str, prior: str | None = None, back_projection=None, **kw
 
     ``prior``: a classical method whose injected detail the model corrects instead of learning it
     from scratch (:class:`fusion.models.prior.WithPrior`): its name, or ``{"name": ..., **args}`` (e.g.
-    ``{"name": "mtf-glp-hpm", "sensor": "worldview2"}``). ``back_projection``: an iteration count or
+    ``{"name": "mtf-glp-hpm", "sensor": "worldview2"}``; ``"gated": True`` starts training from the prior's
+    output). ``back_projection``: an iteration count or
     :class:`fusion.models.consistency.BackProjected`'s arguments, to make the output consistent with
     the LR input. The model remembers its spec ``{"name", "args"}`` so a checkpoint can rebuild it.
     """
     model = MODELS.build({"name": name, "args": kwargs})
     if prior is not None:
-        model = WithPrior(model, MODELS.build(prior_spec(prior, kwargs)))
+        spec, gated = prior_spec(prior, kwargs)
+        model = WithPrior(model, MODELS.build(spec), gated=gated)
         kwargs = {**kwargs, "prior": prior}
     projection = back_projection_args(back_projection)
     if projection is not None:

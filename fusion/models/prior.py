@@ -7,6 +7,11 @@ bilinear upsampling), so the model's residual becomes a correction of the classi
 
     out = model(lr, guide) + (prior(lr, guide) - bilinear(lr))
 
+With ``prior={"name": ..., "gated": True}`` the correction is scaled by a trainable scalar that starts at
+zero, ``out = prior(lr, guide) + g * (model(lr, guide) - bilinear(lr))``: training starts from the
+classical result itself, and a freshly initialised network cannot make it worse before it has learned
+anything (on small scenes it may never learn enough to repay that damage).
+
 The prior has no trainable parameters. Its scene statistics (e.g. GLP-HS's regression) and halo are
 passed through, so tiled streaming stays as exact as the prior and the model each are.
 """
@@ -18,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fusion.errors import InputError
 from fusion.models.base import FusionModel, Stats, WrappedModel
@@ -25,24 +31,26 @@ from fusion.models.base import FusionModel, Stats, WrappedModel
 BAND_KEYS = ("lr_bands", "guide_bands")
 
 
-def prior_spec(prior: str | Mapping[str, Any], model_args: Mapping[str, Any]) -> dict[str, Any]:
-    """The registry spec ``{"name", "args"}`` of the prior: ``prior`` is a method name or ``{"name": ...,
-    **args}`` (e.g. a ``sensor`` for its MTF); the model's band counts in ``model_args`` are passed on."""
+def prior_spec(prior: str | Mapping[str, Any], model_args: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``(spec, gated)``: the registry spec ``{"name", "args"}`` of the prior and whether the correction
+    is gated. ``prior`` is a method name or ``{"name": ..., "gated": bool, **args}`` (e.g. a ``sensor``
+    for its MTF); the model's band counts in ``model_args`` are passed on."""
     if isinstance(prior, str):
         prior = {"name": prior}
     if not isinstance(prior, Mapping) or not isinstance(prior.get("name"), str):
         raise InputError(f"prior: give a method name or a mapping with its 'name', got {prior!r}")
     bands = {key: model_args[key] for key in BAND_KEYS if key in model_args}
-    args = {key: value for key, value in prior.items() if key != "name"}
-    return {"name": prior["name"], "args": {**bands, **args}}
+    args = {key: value for key, value in prior.items() if key not in ("name", "gated")}
+    return {"name": prior["name"], "args": {**bands, **args}}, bool(prior.get("gated", False))
 
 
 class WithPrior(WrappedModel):
     """``model`` plus the detail that the classical method ``prior`` injects (see the module doc)."""
 
-    def __init__(self, model: FusionModel, prior: FusionModel):
+    def __init__(self, model: FusionModel, prior: FusionModel, gated: bool = False):
         super().__init__(model, lr_bands=prior.lr_bands, guide_bands=prior.guide_bands)
         self.prior = prior
+        self.gate = nn.Parameter(torch.zeros(())) if gated else None
 
     @property
     def exact_tiling(self) -> bool:
@@ -63,5 +71,7 @@ class WithPrior(WrappedModel):
         extra = {} if stats is None else {"stats": stats}
         with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
             prior = self.prior(lr.float(), guide.float(), out_size=out_size, **extra)
-            detail = prior - F.interpolate(lr.float(), size=out_size, mode="bilinear", align_corners=False)
-        return learned + detail.to(learned.dtype)
+            bilinear = F.interpolate(lr.float(), size=out_size, mode="bilinear", align_corners=False)
+        if self.gate is not None:
+            return prior.to(learned.dtype) + self.gate * (learned - bilinear.to(learned.dtype))
+        return learned + (prior - bilinear).to(learned.dtype)

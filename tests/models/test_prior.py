@@ -91,3 +91,20 @@ def test_a_prior_with_arguments_is_built_with_them_and_kept_in_the_checkpoint(tm
 def test_a_prior_without_a_name_is_refused():
     with pytest.raises(InputError, match="prior: give a method name"):
         create_model("qis", lr_bands=8, guide_bands=1, prior={"sensor": "worldview2"})
+
+
+def test_a_gated_correction_starts_at_the_prior_and_learns():
+    lr, guide = _pair(4)
+    model = build("qis", 5, 3, prior={"name": "glp-hs", "gated": True})
+    assert model.spec["args"]["prior"] == {"name": "glp-hs", "gated": True}
+    prior = create_model("glp-hs", lr_bands=5, guide_bands=3)(lr, guide)
+    torch.testing.assert_close(model(lr, guide), prior, rtol=0, atol=0)  # the gate starts at zero
+    model(lr, guide).square().mean().backward()
+    assert model.gate.grad is not None and float(model.gate.grad) != 0.0
+    with torch.no_grad():
+        model.gate.fill_(0.5)
+    bilinear = F.interpolate(lr, size=guide.shape[-2:], mode="bilinear", align_corners=False)
+    expected = prior + 0.5 * (model.model(lr, guide) - bilinear)
+    torch.testing.assert_close(model(lr, guide), expected, rtol=1e-5, atol=1e-5)
+    ungated = build("qis", 5, 3, prior="glp-hs")
+    assert "gate" not in dict(ungated.named_parameters())  # checkpoints without a gate still load
