@@ -216,20 +216,38 @@ def run_holdout(
     }
 
 
-def markdown_table(result: Mapping[str, Any]) -> str:
-    """One row per method: PSNR / SAM / ERGAS at each ratio; the best classical value per column in bold."""
-    ratios = result["ratios"]
+def _cell(value: float, metric: str) -> str:
+    return f"{value:.2f}" if metric == "psnr" else f"{value:.3f}"
+
+
+def markdown_table(
+    result: Mapping[str, Any], ratios: Sequence[float] | None = None, compact: bool = False
+) -> str:
+    """One row per method: PSNR / SAM / ERGAS at each of ``ratios`` (default: all scored); the best
+    classical value per column in bold. ``compact``: the classical methods collapse into one row of the
+    best value per column (and one for their back-projected twins), each with the method's name."""
+    ratios = [float(r) for r in ratios or result["ratios"]]
     header = ["method"] + [f"×{r:g} {m.upper()}" for r in ratios for m in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    best = {r: best_classical(result["rows"], r) for r in ratios} if result["verdicts"] else {}
-    methods = list(dict.fromkeys(row["method"] for row in result["rows"]))
+    has_classical = any(row["kind"] == "classical" for row in result["rows"])
+    best = {r: best_classical(result["rows"], r) for r in ratios} if has_classical else {}
+    if compact and has_classical:
+        suffixes = ("", BP_SUFFIX) if any(r["method"].endswith(BP_SUFFIX) for r in result["rows"]) else ("",)
+        for suffix in suffixes:
+            picks = {r: best_classical(result["rows"], r, suffix) for r in ratios}
+            cells = [f"best classical{suffix} (method)"]
+            cells += [
+                f"{_cell(picks[r][m]['value'], m)} ({picks[r][m]['method']})" for r in ratios for m in METRICS
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    kinds = ("checkpoint",) if compact else ("classical", "checkpoint")
+    methods = list(dict.fromkeys(row["method"] for row in result["rows"] if row["kind"] in kinds))
     for method in methods:
         cells = [method]
         for r in ratios:
             row = next(x for x in result["rows"] if x["method"] == method and x["ratio"] == r)
             for m in METRICS:
-                text = f"{row[m]:.2f}" if m == "psnr" else f"{row[m]:.3f}"
                 bold = r in best and best[r][m]["method"] == method
-                cells.append(f"**{text}**" if bold else text)
+                cells.append(f"**{_cell(row[m], m)}**" if bold else _cell(row[m], m))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

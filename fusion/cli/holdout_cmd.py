@@ -44,10 +44,15 @@ def _verdict_line(verdict: dict) -> str:
     help="Also score every classical method back-projected with N steps (the ablation).",
 )
 @click.option("--no-classical", is_flag=True, help="Score the checkpoints only.")
+@click.option(
+    "--compact", is_flag=True, help="One row of the best classical value per column, not every method."
+)
 @click.option("--device", help="cpu or cuda[:N] [default: cpu].")
 @click.option("--out-json", type=click.Path(dir_okay=False), help="Write the rows and verdicts as JSON.")
 @user_errors
-def holdout_cmd(config, checkpoints, ratios, overrides, back_projection, no_classical, device, out_json):
+def holdout_cmd(
+    config, checkpoints, ratios, overrides, back_projection, no_classical, compact, device, out_json
+):
     """Score CHECKPOINTs and the classical methods on CONFIG's validation data (a training config).
 
     The held-out images are degraded as the config's validation does (its sensor MTF, sample phase and
@@ -67,7 +72,7 @@ def holdout_cmd(config, checkpoints, ratios, overrides, back_projection, no_clas
         classical=not no_classical,
     )
     result["config"] = {"path": str(config), "overrides": list(overrides)}
-    click.echo(markdown_table(result))
+    click.echo(markdown_table(result, compact=compact))
     for verdict in result["verdicts"]:
         click.echo(_verdict_line(verdict))
     _write_json(out_json, result)

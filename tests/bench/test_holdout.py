@@ -8,7 +8,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from fusion.bench.holdout import BP_SUFFIX, holdout_cases, run_holdout, verdicts
+from fusion.bench.holdout import BP_SUFFIX, holdout_cases, markdown_table, run_holdout, verdicts
 from fusion.cli import cli
 from fusion.engine.checkpoint import save_checkpoint
 from fusion.engine.trainer import Trainer
@@ -104,6 +104,10 @@ def test_verdicts_compare_with_the_best_classical_value_of_each_metric():
     (verdict,) = verdicts(rows, [4.0])
     assert verdict["beats classical"] == {"psnr": True, "sam": False, "ergas": True, "all": False}
     assert verdict["beats classical + bp"] == {"psnr": False, "sam": True, "ergas": False, "all": False}
+    table = markdown_table({"ratios": [4.0], "rows": rows}, compact=True).splitlines()
+    assert table[2].rstrip(" |").split(" | ")[1:4] == ["30.00 (a)", "4.000 (b)", "3.500 (b)"]
+    assert table[3].rstrip(" |").split(" | ")[1:4] == ["31.00 (a + bp)", "4.500 (a + bp)", "3.000 (a + bp)"]
+    assert table[4].startswith("| net | 30.50 | 4.200 | 3.200") and len(table) == 5
 
 
 def test_cli_writes_the_table_and_refuses_a_checkpoint_for_other_bands(config, tmp_path):
