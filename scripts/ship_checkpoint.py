@@ -9,7 +9,9 @@ trainer checkpoint) with every floating-point tensor in fp16, and the metadata (
 ``data_scale``, sensor, guide response) plus ``task`` and ``trained``: step, validation metrics and
 resolved config of the run, the source file's name and SHA-256, and the ``train``/``protocol``/
 ``metrics`` of ``--card-json`` (the EVAL.json of ``scripts/model_card.py``). Optimiser and training
-state are dropped. The model loads fp16 weights back into float32 (``load_state_dict`` casts).
+state are dropped. The model loads fp16 weights back into float32 (``load_state_dict`` casts). The
+index entry's band centres are the metadata's, or its sensor preset's where the metadata has none
+(:func:`band_centres`).
 
 ``--back-projection N`` ships the model wrapped in :class:`fusion.models.consistency.BackProjected`
 (``N`` steps onto the LR input with MTF gain ``--bp-gnyq`` and LR sample phase ``--bp-phase``; default
@@ -36,6 +38,7 @@ from typing import Any
 import torch
 
 from fusion.atomic import atomic_output
+from fusion.degrade.sensors import get_sensor
 from fusion.engine.checkpoint import file_hash, load_checkpoint, read_checkpoint
 from fusion.engine.zoo import INDEX_NAME, SIZE_LIMIT, Entry, folder_size, index_text, megabytes, read_index
 from fusion.errors import FusionError, InputError, OutputError
@@ -102,6 +105,16 @@ def relative_difference(reference: FusionModel, other: FusionModel, seed: int = 
     return float((found - expected).abs().max() / expected.abs().max())
 
 
+def band_centres(meta: dict, lr_bands: int) -> tuple[float, ...] | None:
+    """The LR band centres (nm) of a checkpoint: its ``meta["band_centres_nm"]``, else those of its
+    ``meta["sensor"]`` preset when that has ``lr_bands`` bands, else ``None`` (counts alone decide)."""
+    centres = meta.get("band_centres_nm")
+    if centres is None and meta.get("sensor"):
+        preset = get_sensor(meta["sensor"]).wavelengths_nm
+        centres = preset if len(preset) == lr_bands else None
+    return None if centres is None else tuple(float(c) for c in centres)
+
+
 def index_entry(payload: dict, path: Path) -> Entry:
     """The index entry of the shipped checkpoint ``payload`` written at ``path``."""
     meta, args = payload["meta"], payload["model"].get("args", {})
@@ -110,14 +123,13 @@ def index_entry(payload: dict, path: Path) -> Entry:
     if lr_bands is None or guide_bands is None:
         raise InputError(f"{path}: the checkpoint records no band counts (meta lr_bands / guide_bands)")
     response = meta.get("guide_response")
-    centres = meta.get("band_centres_nm")
     return Entry(
         model=payload["model"]["name"],
         file=path.name,
         task=meta["task"],
         lr_bands=int(lr_bands),
         guide_bands=int(guide_bands),
-        band_centres_nm=None if centres is None else tuple(float(c) for c in centres),
+        band_centres_nm=band_centres(meta, int(lr_bands)),
         guide_kind="pan" if int(guide_bands) == 1 else "msi",
         guide_response=response.get("sensor") if isinstance(response, dict) else response,
         data_scale=float(meta.get("data_scale", 1.0)),

@@ -107,16 +107,47 @@ def test_command_line_options(tmp_path, capsys):
         ship.main([str(source), str(tmp_path / "w" / "c.pt"), "--back-projection", "2", "--bp-phase", "x"])
 
 
-def test_package_checkpoints_carry_the_p_cave_back_projection():
-    """The shipped CAVE checkpoints: listed with their true size and hash, glp-hs prior, and P-CAVE's
-    back-projection (10 steps, GNyq 0.3, centred samples) in the spec that every loader rebuilds."""
-    from fusion.engine.zoo import read_index, verified
+def test_package_checkpoints_carry_their_task_back_projection():
+    """The shipped checkpoints, listed with their true size and hash: the CAVE ones with the glp-hs
+    prior and P-CAVE's back-projection (10 steps, GNyq 0.3, centred samples), the WorldView-2 ones with
+    the mtf-glp prior and the worldview2 back-projection at the toolbox phase (from their training,
+    not added twice), in the spec that every loader rebuilds; the folder within its 25 MB budget."""
+    from fusion.degrade.sensors import get_sensor
+    from fusion.engine.zoo import SIZE_LIMIT, folder_size, read_index, verified
     from fusion.protocols.p_cave import projection_args
 
-    entries = read_index(Path(__file__).resolve().parents[1] / "fusion" / "weights")
-    expected = {"dynamic-pinr", "hyper-inr", "liif", "naive-pinr", "qis", "ss-inr"}
-    assert sorted(e.model for e in entries) == sorted(expected)
+    folder = Path(__file__).resolve().parents[1] / "fusion" / "weights"
+    entries = read_index(folder)
+    models = ["dynamic-pinr", "hyper-inr", "liif", "naive-pinr", "qis", "ss-inr"]
+    assert sorted(e.file for e in entries) == sorted(f"{m}-{t}.pt" for m in models for t in ("cave", "wv2"))
+    wv2_projection = {"iterations": 10, "sensor": "worldview2", "phase": "toolbox"}
     for entry in entries:
-        args = read_checkpoint(verified(entry))["model"]["args"]
-        assert args["prior"] == "glp-hs" and args["back_projection"] == projection_args(10)
-        assert entry.file == f"{entry.model}-cave.pt" and "back-projection 10" in entry.task
+        payload = read_checkpoint(verified(entry))
+        args, meta = payload["model"]["args"], payload["meta"]
+        if entry.file.endswith("-cave.pt"):
+            assert args["prior"] == "glp-hs" and args["back_projection"] == projection_args(10)
+            assert "back-projection 10" in entry.task
+        else:
+            assert args["prior"] == {"name": "mtf-glp", "sensor": "worldview2"}
+            assert args["back_projection"] == wv2_projection
+            assert (entry.lr_bands, entry.guide_bands, entry.guide_kind, entry.data_scale) == (
+                8,
+                1,
+                "pan",
+                2047.0,
+            )
+            assert entry.band_centres_nm == get_sensor("worldview2").wavelengths_nm
+            assert meta["trained"]["config"]["data"]["args"]["region"] == [[None, None], [0, 240]]
+    assert folder_size(folder) < SIZE_LIMIT
+
+
+def test_index_band_centres_come_from_the_meta_or_the_sensor_preset():
+    from fusion.degrade.sensors import get_sensor
+
+    centres = load_script("ship_checkpoint").band_centres
+    wv2 = get_sensor("worldview2").wavelengths_nm
+    assert wv2[0] == 428.4 and wv2[-1] == 923.3  # configs/sensors/worldview2.yaml
+    assert centres({"band_centres_nm": None, "sensor": "worldview2"}, 8) == wv2
+    assert centres({"band_centres_nm": [500, 600], "sensor": "worldview2"}, 2) == (500.0, 600.0)
+    assert centres({"sensor": "worldview2"}, 4) is None  # the preset has another band count
+    assert centres({"band_centres_nm": None, "sensor": None}, 8) is None
