@@ -3,8 +3,8 @@
 # CAVE scenes (the checkpoints to ship) and leave-one-out (trained on one scene, tested on the other).
 # Runs are spread round-robin over the visible GPUs and run concurrently, each for SECONDS at most.
 #   [PRIOR=glp-hs] bash scripts/gpu_train_p_cave.sh OUTDIR SECONDS [DATA] [MODELS...]
-# PRIOR: train each model as a correction of that classical method (create_model(..., prior=...));
-# the runs are then named <model>_prior_<split>.
+# The configs train each model as a correction of GLP-HS (model.args.prior). PRIOR: another classical
+# method instead (PRIOR=null: none); the runs are then named <model>_prior_<split>.
 # Writes OUTDIR/<model>_<split>/{last,best}.pt and logs, and OUTDIR/weights/<model>_<split>.pt: the
 # last EMA weights alone in float16 (small enough to bring back), for evaluation elsewhere.
 set -euo pipefail
