@@ -10,6 +10,10 @@
     python scripts/eval_checkpoint.py fusion/weights/liif-cave.pt --from-result R \\
         --label "liif + glp-hs prior + bp" --ablation "glp-hs + bp" --train-seconds 399 --out liif-eval.json
 
+    # a shipped checkpoint scored by ``fusion bench holdout CONFIG -c RUN/last.pt ... --out-json H``
+    python scripts/eval_checkpoint.py fusion/weights/qis-wv2.pt --from-holdout H \\
+        --label "qis [qis/last.pt]" --train-seconds 400 --out qis-wv2-eval.json
+
 The cases are protocol P-CAVE's (:mod:`fusion.protocols.p_cave`: the scene's 256 x 256 centre crop,
 Nikon D700 guide, GNyq-0.3 Gaussian blur and centred decimation, PSNR / SAM / ERGAS on the whole
 crop), at every ``--ratios``; the metrics are means over ``--scenes``. Each scene is recorded as held
@@ -22,7 +26,14 @@ GPU are not in a checkpoint: give them with ``--train-seconds`` / ``--train-gpu`
 ``R`` (e.g. the leave-one-out twins of a checkpoint trained on every scene, which has no held-out
 scene of its own), described in ``metrics_source`` (which checkpoints, trained on what, tested where);
 ``--ablation A`` adds ``A``'s mean rows beside them, and ``reference`` says whether they beat the
-issue's QIS-GAN numbers at ratio 4 and 3.3. The schema is in ``scripts/model_card.py``.
+issue's QIS-GAN numbers at ratio 4 and 3.3.
+
+``--from-holdout H --label L``: no scoring; the metrics are the checkpoint rows of ``L`` in a
+``fusion bench holdout`` result ``H`` (the held-out region of the checkpoint's training data, float32),
+the protocol is described from ``H`` and the checkpoint's training config, ``baselines`` holds the best
+classical value per ratio and metric (and the best back-projected one, when ``H`` has ``+ bp`` rows) with
+the method that reached it, and ``verdicts`` the result's verdicts for ``L`` at ratios 4 and 3.3. The
+schema is in ``scripts/model_card.py``.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import argparse
 import json
 from pathlib import Path
 
+from fusion.bench.holdout import BP_SUFFIX, best_classical
 from fusion.engine.checkpoint import file_hash, read_checkpoint
 from fusion.protocols import p_cave
 from fusion.protocols.common import beats
@@ -51,8 +63,8 @@ def describe_training(payload: dict) -> dict:
     scale = f", values / {meta['data_scale']:g}" if meta.get("data_scale") else ""
     described = {
         "data": f"{data['root']} files {args.get('files', 'all')}{scale}" if data.get("root") else None,
-        "split": f"training region {args.get('region', 'whole images')}; validation files "
-        f"{val_args.get('files', 'as training')}, region {val_args.get('region', 'whole images')}"
+        "split": f"training region {_region(args.get('region'))}; validation files "
+        f"{val_args.get('files', 'as training')}, region {_region(val_args.get('region'))}"
         if data
         else None,
         "steps": payload.get("step", trained.get("step")),
@@ -82,20 +94,26 @@ def evaluate_checkpoint(
     trained_on = {row["scene"]: row.get("trained_on_scene") for row in result["rows"]}
     meta = result["meta"]
     return {
-        **card_head(checkpoint, payload, meta),
+        **card_head(checkpoint, payload, p_cave_protocol(meta)),
         "scenes": [{"name": name, "trained_on": trained_on.get(name)} for name in meta["scenes"]],
         "metrics": mean_metrics(result, result["mean"][0]["method"]),
         "effective_ratios": meta["effective_ratios"],
     }
 
 
-def card_head(checkpoint: Path, payload: dict, meta: dict) -> dict:
-    """The parts of EVAL.json about ``checkpoint`` itself and the protocol of the result ``meta``."""
-    protocol = (
+def p_cave_protocol(meta: dict) -> str:
+    """The protocol of a P-CAVE result's ``meta``, in words."""
+    return (
         f"P-CAVE (fusion.protocols.p_cave): {meta['crop']} x {meta['crop']} centre crops, guide "
         f"{meta['guide']}, LR blurred with GNyq {meta['gnyq']} and decimated at centred positions; "
         f"{meta['metrics']}; device {meta['device']}"
     )
+
+
+def card_head(checkpoint: Path, payload: dict, protocol: str) -> dict:
+    """The parts of EVAL.json about ``checkpoint`` itself (its prior and back-projection included) and
+    the ``protocol`` its metrics were measured under."""
+    args = payload["model"].get("args") or {}
     return {
         "model": payload["model"]["name"],
         "checkpoint": {
@@ -103,7 +121,8 @@ def card_head(checkpoint: Path, payload: dict, meta: dict) -> dict:
             "bytes": checkpoint.stat().st_size,
             "sha256": file_hash(checkpoint, length=64),
         },
-        "back_projection": (payload["model"].get("args") or {}).get("back_projection"),
+        "prior": args.get("prior"),
+        "back_projection": args.get("back_projection"),
         "train": describe_training(payload),
         "protocol": protocol,
     }
@@ -156,7 +175,7 @@ def evaluation_from_result(
     twins = [method for method in result["meta"]["methods"] if method["label"] == label]
     metrics = mean_metrics(result, label)
     evaluation = {
-        **card_head(checkpoint, read_checkpoint(checkpoint), result["meta"]),
+        **card_head(checkpoint, read_checkpoint(checkpoint), p_cave_protocol(result["meta"])),
         "scenes": [{"name": name, "trained_on": seen} for name, seen in scenes.items()],
         "metrics": metrics,
         "metrics_source": {
@@ -174,6 +193,74 @@ def evaluation_from_result(
     return evaluation
 
 
+def _region(region) -> str:
+    """A config's ``region [[row0, row1], [col0, col1]]`` as a slice, ``[:, 240:]``."""
+    if not region:
+        return "whole images"
+    return (
+        "[" + ", ".join(f"{a if a is not None else ''}:{b if b is not None else ''}" for a, b in region) + "]"
+    )
+
+
+def holdout_protocol(result: dict, config: dict) -> str:
+    """The protocol of a ``fusion bench holdout`` ``result`` on the held-out data of the training
+    ``config`` (the checkpoint's), in words."""
+    degrade = config.get("degrade") or {}
+    data_args = (config.get("data") or {}).get("args") or {}
+    val_args = ((config.get("val") or {}).get("data") or {}).get("args") or {}
+    command = f"fusion bench holdout {(result.get('config') or {}).get('path', 'CONFIG')}"
+    return (
+        f"Wald, `{command}` (fusion.bench.holdout): {result['cases']} held-out image(s), files "
+        f"{data_args.get('files', 'as training')} region {_region(val_args.get('region'))} (rows, columns), "
+        f"the reference degraded at each fixed ratio with the {degrade.get('sensor', 'generic')} MTF (no "
+        f"jitter, no noise) and sampled at the {degrade.get('phase', 'centre')} phase, as the run's "
+        f"validation; float32, no autocast; PSNR (peak 1 on values / {data_args.get('scale', 1)}), SAM "
+        f"(degrees), ERGAS at each case's exact ratio; device {result['device']}"
+    )
+
+
+def best_classical_columns(rows: list[dict], ratios: list[float], projected: bool) -> dict:
+    """``{"label", "metrics", "methods"}``: per ratio and metric, the best plain (or back-projected)
+    classical row of a holdout result, and which method it is."""
+    best = {f"{r:g}": best_classical(rows, r, BP_SUFFIX if projected else "") for r in ratios}
+    return {
+        "label": "best classical + bp" if projected else "best classical",
+        "metrics": {r: {m: pick["value"] for m, pick in picks.items()} for r, picks in best.items()},
+        "methods": {r: {m: pick["method"] for m, pick in picks.items()} for r, picks in best.items()},
+    }
+
+
+def evaluation_from_holdout(checkpoint, result: dict, label: str, result_file: str) -> dict:
+    """EVAL.json for ``checkpoint`` with the rows of ``label`` in a ``fusion bench holdout`` ``result``
+    (read from ``result_file``): the best classical method per metric beside them (and the best
+    back-projected one, when scored), and the result's verdicts at ratios 4 and 3.3."""
+    checkpoint = Path(checkpoint)
+    payload = read_checkpoint(checkpoint)
+    config = (payload.get("meta") or {}).get("trained", {}).get("config") or payload.get("config") or {}
+    rows = [row for row in result["rows"] if row["method"] == label and row["kind"] == "checkpoint"]
+    if not rows:
+        raise SystemExit(f"eval_checkpoint: {result_file} has no checkpoint rows of {label!r}")
+    ratios = [row["ratio"] for row in rows]
+    projected = any(row["method"].endswith(BP_SUFFIX) for row in result["rows"] if row["kind"] == "classical")
+    files = ((config.get("data") or {}).get("args") or {}).get("files", "the training files")
+    region = ((((config.get("val") or {}).get("data") or {}).get("args")) or {}).get("region")
+    verdicts = {
+        f"{v['ratio']:g}": {key: value for key, value in v.items() if key.startswith("beats")}
+        for v in result["verdicts"]
+        if v["method"] == label and f"{v['ratio']:g}" in ("4", "3.3")
+    }
+    return {
+        **card_head(checkpoint, payload, holdout_protocol(result, config)),
+        "scenes": [{"name": f"{files} {_region(region)}", "trained_on": False}],
+        "metrics": {f"{row['ratio']:g}": {m: row[m] for m in ("psnr", "sam", "ergas")} for row in rows},
+        "metrics_source": {"label": label, "result": result_file},
+        "baselines": [
+            best_classical_columns(result["rows"], ratios, p) for p in (False, True)[: 1 + projected]
+        ],
+        "verdicts": verdicts,
+    }
+
+
 def key_values(pairs: list[str]) -> dict[str, str]:
     """``["k=v", ...]`` -> ``{"k": "v"}``."""
     if any("=" not in pair for pair in pairs):
@@ -188,7 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--from-result", type=Path, help="P-CAVE result JSON to take the metrics from instead"
     )
-    parser.add_argument("--label", help="with --from-result: the method whose mean rows are the metrics")
+    parser.add_argument(
+        "--from-holdout", type=Path, help="`fusion bench holdout` JSON to take the metrics from instead"
+    )
+    parser.add_argument(
+        "--label", help="with --from-result/--from-holdout: the method whose rows are the metrics"
+    )
     parser.add_argument("--ablation", help="with --from-result: a method whose mean rows go beside them")
     parser.add_argument("--scenes", nargs="+", help="cube stems to score [default: every cube]")
     parser.add_argument("--ratios", type=float, nargs="+", default=list(CARD_RATIOS))
@@ -198,17 +290,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="a train entry")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if (args.from_result or args.from_holdout) and not args.label:
+        raise SystemExit("eval_checkpoint: --from-result and --from-holdout need --label")
     if args.from_result:
-        if not args.label:
-            raise SystemExit("eval_checkpoint: --from-result needs --label")
         result = json.loads(args.from_result.read_text())
         evaluation = evaluation_from_result(
             args.checkpoint, result, args.label, str(args.from_result), args.ablation
         )
+    elif args.from_holdout:
+        result = json.loads(args.from_holdout.read_text())
+        evaluation = evaluation_from_holdout(args.checkpoint, result, args.label, str(args.from_holdout))
     elif args.data:
         evaluation = evaluate_checkpoint(args.checkpoint, args.data, args.scenes, args.ratios, args.device)
     else:
-        raise SystemExit("eval_checkpoint: give --data (to score the checkpoint) or --from-result")
+        raise SystemExit(
+            "eval_checkpoint: give --data (to score the checkpoint), --from-result or --from-holdout"
+        )
     evaluation["train"].update(key_values(args.train))
     if args.train_seconds is not None:
         evaluation["train"]["seconds"] = args.train_seconds
