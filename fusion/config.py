@@ -55,7 +55,7 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
-SECTIONS = ("model", "data", "val", "degrade", "loss", "optim", "schedule", "train", "log")
+SECTIONS = ("model", "data", "val", "test", "degrade", "loss", "optim", "schedule", "train", "log")
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

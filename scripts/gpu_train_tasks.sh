@@ -6,8 +6,9 @@
 # DATA holds hsi/ and pansharpening/ (default .gpudata). Task number t runs on GPU t mod (GPU count); the six
 # models of a task train concurrently on it, each for SECONDS at most (train.time_limit).
 # Writes OUTDIR/<task>/<model>/ (run folders and logs), OUTDIR/holdout_<task>.{json,md} (fusion bench
-# holdout at ratios 2, 3, 4, 3.3, 6, 8, classical methods also back-projected) and OUTDIR/weights/<task>/
-# (the last EMA weights in float16, scripts/export_weights.py).
+# holdout of the last EMA weights, or of best.pt for a task with a test split, at ratios 2, 3, 4, 3.3, 6,
+# 8, classical methods also back-projected) and OUTDIR/weights/<task>/ (the last EMA weights in float16,
+# scripts/export_weights.py).
 set -euo pipefail
 out=${1:?usage: gpu_train_tasks.sh OUTDIR SECONDS [DATA] [TASKS...]}; seconds=${2:?seconds}
 data=${3:-.gpudata}; shift $(( $# < 3 ? $# : 3 ))
@@ -26,9 +27,11 @@ done
 wait || true
 for i in "${!tasks[@]}"; do
   task=${tasks[$i]}
+  # a task with a test split lets validation pick the step (best.pt); otherwise the last EMA weights
+  ckpt=last.pt; grep -q '^test:' "configs/train/tasks/$task.yaml" && ckpt=best.pt
   CUDA_VISIBLE_DEVICES=$(( i % gpus )) python3 -m fusion.cli bench holdout "configs/train/tasks/$task.yaml" \
     --set data.root="$data/${folder[$task]}" --device cuda --ratios 2,3,4,3.3,6,8 --back-projection 10 \
-    $(for run in "$out/$task"/*/last.pt; do printf -- '-c %s ' "$run"; done) \
+    $(for run in "$out/$task"/*/$ckpt; do printf -- '-c %s ' "$run"; done) \
     --out-json "$out/holdout_$task.json" > "$out/holdout_$task.md" 2>&1 &
 done
 wait || true

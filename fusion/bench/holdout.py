@@ -1,11 +1,12 @@
 """Trained checkpoints against the classical methods on a training config's held-out data.
 
-The cases are the ones ``fusion train`` validates on: the config's ``val.data`` (e.g. the region of
-the scenes that training never sees), degraded by the config's own ``degrade`` section at fixed ratios
-(the sensor's MTF without jitter or noise, the configured sample phase, the guide synthesised with the
-same spectral response). Unlike validation during training, everything runs in float32 without
-autocast, and every classical method that accepts the band layout is scored on the same inputs, so
-the verdict "beats the best classical method" is one table away::
+The cases are the config's ``test.data`` (a region that neither training nor the choice of the best
+step saw) or, without one, the ``val.data`` that ``fusion train`` validates on, degraded by the
+config's own ``degrade`` section at fixed ratios (the sensor's MTF without jitter or noise, the
+configured sample phase, the guide synthesised with the same spectral response). Unlike validation
+during training, everything runs in float32 without autocast, and every classical method that accepts
+the band layout is scored on the same inputs, so the verdict "beats the best classical method" is one
+table away::
 
     result = run_holdout(load_config("configs/train/tasks/ms_pan_wv2.yaml"), ["runs/qis/last.pt"])
 
@@ -50,8 +51,15 @@ class Case:
     gt: torch.Tensor
 
 
+def held_out_split(config: Mapping[str, Any]) -> str:
+    """``"test"`` when a resolved ``config`` has test data (validation then may have picked the
+    checkpoint), else ``"val"``."""
+    return "test" if config["test"]["data"] is not None else "val"
+
+
 def holdout_cases(config: Mapping[str, Any], ratios: Sequence[float], device) -> list[Case]:
-    """The validation images of ``config`` (a training config) degraded at each of ``ratios``."""
+    """The test images of ``config`` (a training config; its validation images when it has no
+    ``test.data``) degraded at each of ``ratios`` as validation degrades them."""
     from fusion.data import build_dataset
     from fusion.engine.trainer import (
         fixed_degradations,
@@ -62,9 +70,9 @@ def holdout_cases(config: Mapping[str, Any], ratios: Sequence[float], device) ->
 
     config = resolve_train_config(merge(ANY_MODEL, config))
     train_set = build_dataset(config["data"])
-    val_set = validation_dataset(config, train_set)
+    val_set = validation_dataset(config, train_set, held_out_split(config))
     if val_set is None or len(val_set) == 0:
-        raise InputError("the config has no validation data (val.data) to hold out")
+        raise InputError("the config has no held-out data (test.data or val.data) to score")
     degradations = fixed_degradations(config, guide_response(config, train_set), ratios, device)
     cases = []
     for index in range(len(val_set)):
@@ -209,6 +217,7 @@ def run_holdout(
     return {
         "ratios": ratios,
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "split": held_out_split(config),
         "cases": len(cases) // len(ratios),
         "rows": rows,
         "skipped": skipped,

@@ -165,6 +165,8 @@ class FusionDataset(Dataset):
         return {
             "lr_bands": self.bands,
             "guide_bands": self.guide_bands,
-            "band_centres_nm": None if self.wavelengths_nm is None else [float(nm) for nm in self.wavelengths_nm],
+            "band_centres_nm": None
+            if self.wavelengths_nm is None
+            else [float(nm) for nm in self.wavelengths_nm],
             "data_scale": self.scale,
         }

@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 1,
         "monitor": "psnr",  # psnr (higher is better), sam or ergas (lower), or e.g. psnr@4
     },
+    # held-out test data, never seen in training (validation may pick the best step): scored by
+    # `fusion bench holdout`, which falls back to val.data when this is None; same form as val.data
+    "test": {"data": None},
     "degrade": {
         "sensor": None,  # preset whose MTF gains blur the LR bands (None: generic 0.3)
         "ratio": [2.0, 8.0],  # uniform range of the per-batch ratio
@@ -104,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "log": {"every": 10, "progress": True, "tensorboard": False},
 }
-OPEN_KEYS = ("model.args", "data.args", "optim", "loss.args", "val.data")
+OPEN_KEYS = ("model.args", "data.args", "optim", "loss.args", "val.data", "test.data")
 
 
 def resolve_train_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,10 +308,13 @@ def guide_response(config: Mapping[str, Any], data: FusionDataset) -> torch.Tens
     return sensor_srf(guide["sensor"], data.wavelengths_nm, which=guide["bands"])
 
 
-def validation_dataset(config: Mapping[str, Any], train_set: FusionDataset) -> FusionDataset | None:
-    """The ``val.data`` set of a resolved ``config`` (whole images, centre crops, no augmentation;
-    unset keys inherited from ``data``), checked against ``train_set``'s band layout."""
-    spec = config["val"]["data"]
+def validation_dataset(
+    config: Mapping[str, Any], train_set: FusionDataset, split: str = "val"
+) -> FusionDataset | None:
+    """The ``val.data`` (or ``test.data``, ``split="test"``) set of a resolved ``config`` (whole images,
+    centre crops, no augmentation; unset keys inherited from ``data``), checked against ``train_set``'s
+    band layout."""
+    spec = config[split]["data"]
     if spec is None:
         return None
     data = config["data"]
@@ -318,7 +324,7 @@ def validation_dataset(config: Mapping[str, Any], train_set: FusionDataset) -> F
     val_set = build_dataset({**spec, "args": args})
     if (val_set.bands, bool(val_set.guide_bands)) != (train_set.bands, bool(train_set.guide_bands)):
         raise InputError(
-            f"validation data in {spec['root']} have {val_set.bands} bands"
+            f"{'validation' if split == 'val' else 'test'} data in {spec['root']} have {val_set.bands} bands"
             f"{' and a guide' if val_set.guide_bands else ''}, unlike the training data "
             f"({train_set.bands})"
         )

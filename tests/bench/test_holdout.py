@@ -134,3 +134,14 @@ def test_cli_writes_the_table_and_refuses_a_checkpoint_for_other_bands(config, t
     failed = runner.invoke(cli, ["bench", "holdout", str(path), "-c", str(wrong), "--ratios", "4"])
     assert failed.exit_code == 1 and "Traceback" not in failed.output
     assert len(failed.output.strip().splitlines()) == 1, failed.output
+
+
+def test_a_test_split_is_scored_instead_of_the_validation_one(config, tmp_path):
+    config["val"]["data"]["args"]["region"] = [[8, HELD_OUT_FROM], [None, None]]
+    config["test"] = {"data": {"args": {"patch": None, "region": [[HELD_OUT_FROM, None], [None, None]]}}}
+    cases = holdout_cases(config, [4.0], "cpu")
+    cube = np.load(tmp_path / "c0.npz")["cube"][HELD_OUT_FROM:]
+    np.testing.assert_array_equal(cases[0].gt[0].numpy(), cube.transpose(2, 0, 1))
+    assert run_holdout(config, ratios=[4.0], device="cpu")["split"] == "test"
+    del config["test"]
+    assert run_holdout(config, ratios=[4.0], device="cpu")["split"] == "val"
