@@ -70,15 +70,16 @@ def holdout_cases(config: Mapping[str, Any], ratios: Sequence[float], device) ->
 
     config = resolve_train_config(merge(ANY_MODEL, config))
     train_set = build_dataset(config["data"])
-    val_set = validation_dataset(config, train_set, held_out_split(config))
-    if val_set is None or len(val_set) == 0:
+    split = held_out_split(config)
+    held_out = validation_dataset(config, train_set, split)
+    if held_out is None or len(held_out) == 0:
         raise InputError("the config has no held-out data (test.data or val.data) to score")
     degradations = fixed_degradations(config, guide_response(config, train_set), ratios, device)
     cases = []
-    for index in range(len(val_set)):
-        sample = {k: v.unsqueeze(0).to(device, torch.float32) for k, v in val_set[index].items()}
+    for index in range(len(held_out)):
+        sample = {k: v.unsqueeze(0).to(device, torch.float32) for k, v in held_out[index].items()}
         if "lr" in sample:
-            raise InputError("the validation data bring their own LR input; held-out ratios need references")
+            raise InputError(f"the {split} data bring their own LR input; held-out ratios need references")
         for ratio, degradation in zip(ratios, degradations.values(), strict=True):
             lr, guide = degradation(sample["gt"], guide=sample.get("guide"))[:2]
             cases.append(Case(index, float(ratio), lr.float(), guide.float(), sample["gt"]))
