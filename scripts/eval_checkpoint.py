@@ -42,7 +42,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fusion.bench.holdout import BP_SUFFIX, best_classical
+from fusion.bench.holdout import BP_SUFFIX, best_classical, has_projected_classical
 from fusion.engine.checkpoint import file_hash, read_checkpoint
 from fusion.protocols import p_cave
 from fusion.protocols.common import beats
@@ -241,9 +241,10 @@ def evaluation_from_holdout(checkpoint, result: dict, label: str, result_file: s
     if not rows:
         raise SystemExit(f"eval_checkpoint: {result_file} has no checkpoint rows of {label!r}")
     ratios = [row["ratio"] for row in rows]
-    projected = any(row["method"].endswith(BP_SUFFIX) for row in result["rows"] if row["kind"] == "classical")
+    projected = has_projected_classical(result["rows"])
     files = ((config.get("data") or {}).get("args") or {}).get("files", "the training files")
-    region = ((((config.get("val") or {}).get("data") or {}).get("args")) or {}).get("region")
+    split = result.get("split", "val")  # the held-out split the result scored
+    region = ((((config.get(split) or {}).get("data") or {}).get("args")) or {}).get("region")
     verdicts = {
         f"{v['ratio']:g}": {key: value for key, value in v.items() if key.startswith("beats")}
         for v in result["verdicts"]

@@ -31,6 +31,7 @@ from fusion.config import merge
 from fusion.errors import InputError
 from fusion.models import FusionModel
 from fusion.models.consistency import BackProjected
+from fusion.protocols.common import beats, best_per_metric
 
 DEFAULT_RATIOS = (4.0, 3.3)
 METRICS = ("psnr", "sam", "ergas")
@@ -131,42 +132,38 @@ def checkpoint_contenders(paths: Iterable[str | Path], device) -> dict[str, Fusi
     return models
 
 
+def has_projected_classical(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``rows`` hold back-projected classical methods (``run_holdout(back_projection=N)``)."""
+    return any(r["kind"] == "classical" and r["method"].endswith(BP_SUFFIX) for r in rows)
+
+
 def best_classical(rows: Sequence[Mapping[str, Any]], ratio: float, suffix: str = "") -> dict[str, dict]:
     """``{metric: {"method", "value"}}``: the best classical row at ``ratio`` per metric, among the
     plain classical rows (``suffix=""``) or their back-projected twins (``suffix=BP_SUFFIX``)."""
-    projected = bool(suffix)
-    pool = [
-        r
+    labels = {
+        r["method"]
         for r in rows
-        if r["kind"] == "classical" and r["ratio"] == ratio and r["method"].endswith(BP_SUFFIX) == projected
-    ]
-    best = {}
-    for name in METRICS:
-        pick = max if HIGHER_IS_BETTER[name] else min
-        row = pick(pool, key=lambda r, n=name: r[n])
-        best[name] = {"method": row["method"], "value": row[name]}
-    return best
+        if r["kind"] == "classical" and r["method"].endswith(BP_SUFFIX) == bool(suffix)
+    }
+    best = best_per_metric({"protocol": "holdout", "mean": rows}, ratio, labels, HIGHER_IS_BETTER)
+    return {name: {"method": method, "value": value} for name, (method, value) in best.items()}
 
 
 def verdicts(rows: Sequence[Mapping[str, Any]], ratios: Sequence[float]) -> list[dict[str, Any]]:
     """For every checkpoint and ratio: does it beat the best classical method (and, when scored, the
     best back-projected one) on each metric?"""
     out = []
-    has_bp = any(r["method"].endswith(BP_SUFFIX) for r in rows if r["kind"] == "classical")
     for ratio in ratios:
         references = {"classical": best_classical(rows, ratio)}
-        if has_bp:
+        if has_projected_classical(rows):
             references["classical + bp"] = best_classical(rows, ratio, BP_SUFFIX)
         for row in (r for r in rows if r["kind"] == "checkpoint" and r["ratio"] == ratio):
             verdict = {"method": row["method"], "ratio": ratio}
             for label, best in references.items():
-                beats = {
-                    name: row[name] > best[name]["value"]
-                    if HIGHER_IS_BETTER[name]
-                    else row[name] < best[name]["value"]
-                    for name in METRICS
+                won = {
+                    name: beats(row[name], best[name]["value"], HIGHER_IS_BETTER[name]) for name in METRICS
                 }
-                verdict[f"beats {label}"] = {**beats, "all": all(beats.values())}
+                verdict[f"beats {label}"] = {**won, "all": all(won.values())}
             out.append(verdict)
     return out
 
@@ -242,7 +239,7 @@ def markdown_table(
     has_classical = any(row["kind"] == "classical" for row in result["rows"])
     best = {r: best_classical(result["rows"], r) for r in ratios} if has_classical else {}
     if compact and has_classical:
-        suffixes = ("", BP_SUFFIX) if any(r["method"].endswith(BP_SUFFIX) for r in result["rows"]) else ("",)
+        suffixes = ("", BP_SUFFIX) if has_projected_classical(result["rows"]) else ("",)
         for suffix in suffixes:
             picks = {r: best_classical(result["rows"], r, suffix) for r in ratios}
             cells = [f"best classical{suffix} (method)"]
