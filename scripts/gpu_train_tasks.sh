@@ -28,7 +28,9 @@ wait || true
 for i in "${!tasks[@]}"; do
   task=${tasks[$i]}
   # a task with a test split lets validation pick the step (best.pt); otherwise the last EMA weights
-  ckpt=last.pt; grep -q '^test:' "configs/train/tasks/$task.yaml" && ckpt=best.pt
+  ckpt=$(python3 -c "import sys; from fusion.config import load_config
+print('best.pt' if (load_config(sys.argv[1]).get('test') or {}).get('data') else 'last.pt')" \
+    "configs/train/tasks/$task.yaml")
   CUDA_VISIBLE_DEVICES=$(( i % gpus )) python3 -m fusion.cli bench holdout "configs/train/tasks/$task.yaml" \
     --set data.root="$data/${folder[$task]}" --device cuda --ratios 2,3,4,3.3,6,8 --back-projection 10 \
     $(for run in "$out/$task"/*/$ckpt; do printf -- '-c %s ' "$run"; done) \
