@@ -31,12 +31,11 @@ from fusion.config import merge
 from fusion.errors import InputError
 from fusion.models import FusionModel
 from fusion.models.consistency import BackProjected
-from fusion.protocols.common import beats, best_per_metric
+from fusion.protocols.common import BP_SUFFIX, beats, best_per_metric
 
 DEFAULT_RATIOS = (4.0, 3.3)
 METRICS = ("psnr", "sam", "ergas")
 HIGHER_IS_BETTER = {"psnr": True, "sam": False, "ergas": False}
-BP_SUFFIX = " + bp"
 ANY_MODEL = {"model": {"name": "exp"}}
 """Completes a task config (``configs/train/tasks``), which names no model: the cases do not depend on it."""
 

@@ -21,6 +21,8 @@ HEADERS = {"psnr": "PSNR (dB)", "sam": "SAM (°)", "ergas": "ERGAS", "q2n": "Q2n
 DECIMALS = {"q2n": 4, "seconds": 4}
 """Decimals shown per column; 2 for the others."""
 GROUP_KEYS = ("method", "ratio")
+BP_SUFFIX = " + bp"
+"""Label suffix of a method whose output is back-projected onto its LR input (the ablation rows)."""
 
 
 def metric_row(

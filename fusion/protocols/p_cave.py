@@ -61,7 +61,7 @@ from fusion.engine.fit import FINE_TUNE_LEARNING_RATE
 from fusion.errors import InputError
 from fusion.models import FusionModel
 from fusion.models.consistency import BackProjected, back_project
-from fusion.protocols.common import beats, mean_rows
+from fusion.protocols.common import BP_SUFFIX, beats, mean_rows
 from fusion.protocols.common import versus_best as common_versus_best
 from fusion.protocols.methods import (
     Method,
@@ -123,7 +123,6 @@ BACK_PROJECTION = {"gnyq": GNYQ, "phase": PHASE}
 (``run(back_projection=N)``); its PSF is evaluated at the sample centres where the protocol samples
 the blurred image bilinearly, a small difference."""
 
-BP_SUFFIX = " + bp"
 DEFAULT_FIT_OPTIONS = {"loss": L1_SAM_LOSS, "patch": 32}
 """:func:`fusion.engine.fit.fit_scene` options of a P-CAVE scene fit: the training configs' loss (L1 +
 0.1 SAM) and 32-pixel patches of the LR image (64 pixels at ratio 4, 78 at 3.3), which is the target."""
